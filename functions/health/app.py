@@ -1,0 +1,1 @@
+"""Placeholder: the handler lands in the next commit."""
