@@ -1,1 +1,23 @@
-"""Placeholder: the handler lands in the next commit."""
+"""ListAudioFunction: GET /api/audio/list, a page of the catalogue."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from smart_stream import library
+from smart_stream.api import create_api, json_response, logger, query_param, request_base
+
+app = create_api()
+
+
+@app.get("/api/audio/list")
+def list_audio():
+    files = library.list_audio(
+        limit=query_param(app, "limit"),
+        next_token=query_param(app, "next_token"),
+        status=query_param(app, "status"),
+        request_base=request_base(app),
+    )
+    return json_response(200, files)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

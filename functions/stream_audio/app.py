@@ -1,1 +1,9 @@
-"""Placeholder: the handler lands in the next commit."""
+"""StreamAudioFunction: GET|HEAD /api/audio/{filename}, the device route.
+
+An ASGI app run by uvicorn behind the Lambda Web Adapter (run.sh), so the response streams;
+the local server mounts the same app.
+"""
+
+from smart_stream.streaming import create_stream_app
+
+app = create_stream_app()

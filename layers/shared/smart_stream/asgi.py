@@ -1,0 +1,55 @@
+"""Shared pieces of the ASGI (Starlette) apps: the device functions behind the Lambda Web
+Adapter, and the local server. Errors come out as the same JSON as the management API's."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from smart_stream.errors import SmartStreamError
+from smart_stream.http_errors import INTERNAL_ERROR, error_response
+
+logger = logging.getLogger("smart_stream")
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SmartStreamError)
+    status, body, headers = error_response(exc)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type="application/json")
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = {
+        404: "There is nothing at this path.",
+        405: f"{request.method} is not allowed here.",
+    }.get(exc.status_code, str(exc.detail))
+    return JSONResponse(
+        {"code": code, "message": message}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(INTERNAL_ERROR, status_code=500)
+
+
+EXCEPTION_HANDLERS = {
+    SmartStreamError: _domain_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}
+
+
+def install_error_handlers(app: Starlette) -> None:
+    for exc_type, handler in EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)

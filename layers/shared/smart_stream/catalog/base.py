@@ -1,0 +1,51 @@
+"""The Catalog port: metadata of every audio file (later queues and stream cursors too)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from smart_stream.models import AudioRecord, AudioStatus
+
+#: The catalogue's schema version; adapters migrate forward to it when they start.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[AudioRecord]
+    #: The filename to continue after, or None on the last page.
+    after: str | None
+
+
+def search_text(record: AudioRecord) -> str:
+    """What search looks in, folded once at write time so a query is one substring test."""
+    fields = (record.filename, record.title, record.artist, record.album, record.transcript)
+    return "\n".join(value.casefold() for value in fields if value)
+
+
+class Catalog(Protocol):
+    def schema_version(self) -> int: ...
+
+    def get_audio(self, filename: str) -> AudioRecord | None: ...
+
+    def put_audio(self, record: AudioRecord) -> None:
+        """Create or replace the record of ``record.filename``."""
+        ...
+
+    def delete_audio(self, filename: str) -> bool:
+        """Remove the record; False if there was none."""
+        ...
+
+    def list_audio(
+        self, *, limit: int, after: str | None, statuses: Collection[AudioStatus]
+    ) -> Page:
+        """Records in filename order, starting after ``after``, with a status in ``statuses``."""
+        ...
+
+    def search_audio(
+        self, needle: str, *, statuses: Collection[AudioStatus]
+    ) -> Iterator[AudioRecord]:
+        """Records whose searchable text contains ``needle`` (already case-folded)."""
+        ...

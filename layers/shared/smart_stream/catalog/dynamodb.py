@@ -1,0 +1,143 @@
+"""The Catalog in one DynamoDB table (``pk``/``sk`` strings, on-demand).
+
+Audio records live in one item collection (``pk = "AUDIO"``, ``sk = filename``), so listing
+is one paginated Query in filename order, never a scan of the bucket or one read per file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from smart_stream.catalog.base import SCHEMA_VERSION, Page, search_text
+from smart_stream.errors import ServiceUnavailableError
+from smart_stream.models import AudioRecord, AudioStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+AUDIO_PK = "AUDIO"
+SCHEMA_KEY = {"pk": {"S": "SCHEMA"}, "sk": {"S": "VERSION"}}
+T = TypeVar("T")
+
+
+def _guard(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except (ClientError, BotoCoreError) as exc:
+        raise ServiceUnavailableError("The catalogue is unavailable; try again shortly.") from exc
+
+
+def _status_filter(statuses: Collection[AudioStatus]) -> tuple[str, dict[str, Any]]:
+    names = [f":s{i}" for i in range(len(statuses))]
+    values = {name: {"S": status.value} for name, status in zip(names, statuses, strict=True)}
+    return f"#status IN ({', '.join(names)})", values
+
+
+class DynamoCatalog:
+    def __init__(self, table: str, client: DynamoDBClient) -> None:
+        self.table = table
+        self.client = client
+        self._migrate()
+
+    def _migrate(self) -> None:
+        item = _guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY)).get(
+            "Item"
+        )
+        version = int(item["version"]["N"]) if item else 0
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"Table {self.table} has schema {version}, newer than this code's.")
+        # Version 1 needs no data changes; later versions add their steps here.
+        if version < SCHEMA_VERSION:
+            _guard(
+                lambda: self.client.put_item(
+                    TableName=self.table,
+                    Item={**SCHEMA_KEY, "version": {"N": str(SCHEMA_VERSION)}},
+                )
+            )
+
+    def schema_version(self) -> int:
+        item = _guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY))["Item"]
+        return int(item["version"]["N"])
+
+    def get_audio(self, filename: str) -> AudioRecord | None:
+        response = _guard(
+            lambda: self.client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
+                ProjectionExpression="#record",
+                ExpressionAttributeNames={"#record": "record"},
+            )
+        )
+        item = response.get("Item")
+        return None if item is None else AudioRecord.model_validate_json(item["record"]["S"])
+
+    def put_audio(self, record: AudioRecord) -> None:
+        item = {
+            "pk": {"S": AUDIO_PK},
+            "sk": {"S": record.filename},
+            "status": {"S": record.status.value},
+            "search_text": {"S": search_text(record)},
+            "record": {"S": record.model_dump_json()},
+        }
+        _guard(lambda: self.client.put_item(TableName=self.table, Item=item))
+
+    def delete_audio(self, filename: str) -> bool:
+        response = _guard(
+            lambda: self.client.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
+                ReturnValues="ALL_OLD",
+            )
+        )
+        return "Attributes" in response
+
+    def _query(self, **kwargs: Any) -> Iterator[tuple[AudioRecord, dict[str, Any]]]:
+        """Every matching record in sort-key order, page after page."""
+        while True:
+            response = _guard(lambda: self.client.query(TableName=self.table, **kwargs))
+            for item in response.get("Items", []):
+                yield AudioRecord.model_validate_json(item["record"]["S"]), item
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def list_audio(
+        self, *, limit: int, after: str | None, statuses: Collection[AudioStatus]
+    ) -> Page:
+        status_expr, values = _status_filter(statuses)
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk" + (" AND sk > :after" if after else ""),
+            "FilterExpression": status_expr,
+            "ExpressionAttributeNames": {"#status": "status", "#record": "record"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": AUDIO_PK},
+                **values,
+                **({":after": {"S": after}} if after else {}),
+            },
+            "ProjectionExpression": "#record",
+            # One more than a page tells whether another page follows.
+            "Limit": limit + 1,
+        }
+        records: list[AudioRecord] = []
+        for record, _ in self._query(**kwargs):
+            records.append(record)
+            if len(records) > limit:
+                return Page(records[:limit], records[limit - 1].filename)
+        return Page(records, None)
+
+    def search_audio(
+        self, needle: str, *, statuses: Collection[AudioStatus]
+    ) -> Iterator[AudioRecord]:
+        status_expr, values = _status_filter(statuses)
+        for record, _ in self._query(
+            KeyConditionExpression="pk = :pk",
+            FilterExpression=f"contains(search_text, :needle) AND {status_expr}",
+            ExpressionAttributeNames={"#status": "status", "#record": "record"},
+            ExpressionAttributeValues={":pk": {"S": AUDIO_PK}, ":needle": {"S": needle}, **values},
+            ProjectionExpression="#record",
+        ):
+            yield record

@@ -1,0 +1,117 @@
+"""The Catalog in SQLite, in DATA_DIR: the local twin of the DynamoDB table."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+
+from smart_stream.catalog.base import SCHEMA_VERSION, Page, search_text
+from smart_stream.models import AudioRecord, AudioStatus
+
+
+def _migrate_to_1(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE audio_files (
+               filename TEXT PRIMARY KEY,
+               status TEXT NOT NULL,
+               search_text TEXT NOT NULL,
+               record TEXT NOT NULL
+           )"""
+    )
+
+
+#: Migration n takes the schema from version n to n + 1 (index 0: from nothing to 1).
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+class SqliteCatalog:
+    """One connection per thread (sqlite3 objects stay in their thread); WAL so readers
+    never wait on a writer."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def _migrate(self) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema {version}, newer than this code's {SCHEMA_VERSION}."
+                )
+            for step in MIGRATIONS[version:]:
+                step(db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        return int(self._db().execute("PRAGMA user_version").fetchone()[0])
+
+    def get_audio(self, filename: str) -> AudioRecord | None:
+        row = (
+            self._db()
+            .execute("SELECT record FROM audio_files WHERE filename = ?", (filename,))
+            .fetchone()
+        )
+        return None if row is None else AudioRecord.model_validate_json(row[0])
+
+    def put_audio(self, record: AudioRecord) -> None:
+        self._db().execute(
+            "INSERT OR REPLACE INTO audio_files (filename, status, search_text, record)"
+            " VALUES (?, ?, ?, ?)",
+            (record.filename, record.status.value, search_text(record), record.model_dump_json()),
+        )
+
+    def delete_audio(self, filename: str) -> bool:
+        cursor = self._db().execute("DELETE FROM audio_files WHERE filename = ?", (filename,))
+        return cursor.rowcount > 0
+
+    def list_audio(
+        self, *, limit: int, after: str | None, statuses: Collection[AudioStatus]
+    ) -> Page:
+        wanted = [s.value for s in statuses]
+        marks = ",".join("?" * len(wanted))
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT record FROM audio_files WHERE filename > ? AND status IN ({marks})"  # noqa: S608 - placeholders only
+                " ORDER BY filename LIMIT ?",
+                (after or "", *wanted, limit + 1),
+            )
+            .fetchall()
+        )
+        records = [AudioRecord.model_validate_json(row[0]) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(records, records[-1].filename if more and records else None)
+
+    def search_audio(
+        self, needle: str, *, statuses: Collection[AudioStatus]
+    ) -> Iterator[AudioRecord]:
+        wanted = [s.value for s in statuses]
+        marks = ",".join("?" * len(wanted))
+        rows = self._db().execute(
+            f"SELECT record FROM audio_files WHERE instr(search_text, ?) > 0"  # noqa: S608 - placeholders only
+            f" AND status IN ({marks}) ORDER BY filename",
+            (needle, *wanted),
+        )
+        for row in rows:
+            yield AudioRecord.model_validate_json(row[0])

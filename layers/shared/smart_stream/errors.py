@@ -1,0 +1,102 @@
+"""Domain errors. Adapters turn SDK failures into these at their boundary; ``http_errors``
+maps each to its status code and JSON body, once, for every handler."""
+
+from __future__ import annotations
+
+
+class SmartStreamError(Exception):
+    """Base of every error the app raises on purpose. ``code`` is the machine word."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequestError(SmartStreamError):
+    code = "bad_request"
+
+
+class InvalidFilenameError(BadRequestError):
+    code = "invalid_filename"
+
+
+class InvalidQueryError(BadRequestError):
+    code = "invalid_query"
+
+
+class UnauthorizedError(SmartStreamError):
+    code = "unauthorized"
+
+
+class ForbiddenError(SmartStreamError):
+    code = "forbidden"
+
+
+class NotFoundError(SmartStreamError):
+    code = "not_found"
+
+
+class AudioNotFoundError(NotFoundError):
+    code = "audio_not_found"
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(f"No audio file named {filename!r}.")
+        self.filename = filename
+
+
+class ConflictError(SmartStreamError):
+    code = "conflict"
+
+
+class AudioExistsError(ConflictError):
+    code = "audio_exists"
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(
+            f"An audio file named {filename!r} already exists; add ?overwrite=true to replace it."
+        )
+        self.filename = filename
+
+
+class PayloadTooLargeError(SmartStreamError):
+    code = "too_large"
+
+
+class UnsupportedMediaTypeError(SmartStreamError):
+    code = "unsupported_media_type"
+
+
+class NotMp3Error(UnsupportedMediaTypeError):
+    code = "not_mp3"
+
+
+class RangeNotSatisfiableError(SmartStreamError):
+    code = "range_not_satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"The requested range starts past the end of the {size}-byte file.")
+        self.size = size
+
+
+class PreconditionFailedError(SmartStreamError):
+    code = "precondition_failed"
+
+
+class UnprocessableError(SmartStreamError):
+    code = "invalid_value"
+
+
+class ObjectChangedError(SmartStreamError):
+    """The stored object is no longer the version the caller expected (ETag moved)."""
+
+    code = "object_changed"
+
+
+class ServiceUnavailableError(SmartStreamError):
+    code = "service_unavailable"
+
+
+class BadGatewayError(SmartStreamError):
+    code = "bad_gateway"

@@ -1,0 +1,51 @@
+"""Filename rules of the HTTP contract: 1-255 bytes of UTF-8, ends in .mp3 (any case), does not
+start with a dot, no slash, backslash, NUL or control character."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from smart_stream.errors import InvalidFilenameError
+
+MAX_FILENAME_BYTES = 255
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _is_control(char: str) -> bool:
+    # Cc covers C0, DEL and C1; Cf/Zl/Zp (bidi overrides, line separators) are as unwelcome
+    # in a name shown to parents and written into HTTP headers.
+    return unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}
+
+
+def filename_problem(name: str) -> str | None:
+    """Why ``name`` is not an acceptable filename, or None when it is."""
+    if not name:
+        return "The filename is empty."
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "The filename is not valid UTF-8."
+    if size > MAX_FILENAME_BYTES:
+        return f"The filename is {size} bytes long; the limit is {MAX_FILENAME_BYTES}."
+    if name.startswith("."):
+        return "The filename must not start with '.'."
+    if "/" in name or "\\" in name:
+        return "The filename must not contain '/' or '\\'."
+    if any(_is_control(c) for c in name):
+        return "The filename must not contain control characters."
+    if not name.lower().endswith(".mp3"):
+        return "The filename must end in '.mp3'."
+    return None
+
+
+def validate_filename(name: str) -> str:
+    """Return ``name`` unchanged if acceptable, else raise ``InvalidFilenameError``."""
+    problem = filename_problem(name)
+    if problem is not None:
+        raise InvalidFilenameError(problem)
+    return name
+
+
+def is_valid_queue_name(name: str) -> bool:
+    return _QUEUE_NAME.fullmatch(name) is not None

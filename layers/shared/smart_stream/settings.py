@@ -1,0 +1,75 @@
+"""Settings, parsed once from the environment into one pydantic model."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Largest file the upload function takes in one request; larger files use the upload URL.
+#: A Lambda request payload is capped at 6 MB and HTTP API base64-encodes binary bodies.
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+#: Largest file the presigned upload URL admits (S3's single-PUT/POST limit).
+MAX_PRESIGNED_UPLOAD_BYTES = 5 * 1024**3
+
+
+class Settings(BaseSettings):
+    """Every knob the app has. Each field is one environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # Storage: S3 when a bucket is named, else a local directory.
+    s3_audio_bucket: str | None = None
+    audio_files_dir: Path = Path("./audio_files")
+    # Catalog: DynamoDB when a table is named, else SQLite in DATA_DIR.
+    catalog_table: str | None = None
+    data_dir: Path = Path("./.smart-stream")
+
+    # Management token: API_TOKEN directly (local), else read from Secrets Manager.
+    api_token: str | None = Field(default=None, repr=False)
+    api_token_secret_arn: str | None = None
+    # Key for device-URL credentials: from Secrets Manager deployed, else a file in DATA_DIR.
+    signing_secret_arn: str | None = None
+    secret_cache_seconds: int = 300
+
+    # Base of the absolute URLs handed out (device URLs). Empty: the request's own base.
+    public_base_url: str | None = None
+    # Deployed: the device function's URL (a function URL is a host of its own).
+    audio_stream_base_url: str | None = None
+
+    # Streaming.
+    stream_chunk_bytes: int = Field(default=256 * 1024, ge=4096)
+    #: How long a device route may trust a catalogue record it read (revocation delay).
+    device_cache_seconds: float = Field(default=5.0, ge=0)
+
+    # Local server.
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @field_validator(
+        "s3_audio_bucket",
+        "catalog_table",
+        "public_base_url",
+        "audio_stream_base_url",
+        "api_token",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        # A template parameter left empty arrives as "": treat it as unset.
+        return value or None
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.s3_audio_bucket is not None
+
+    @property
+    def uses_dynamodb(self) -> bool:
+        return self.catalog_table is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,93 @@
+"""The Storage port: where audio bytes live (S3, or a local directory)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What storage knows of one object. ``etag`` is a strong entity tag, quotes included."""
+
+    name: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+
+
+class ObjectStream:
+    """The bytes of one ranged read, as chunks, from one request to storage.
+
+    ``close()`` stops reading from storage at once (a client that went away costs nothing).
+    """
+
+    def __init__(self, info: ObjectInfo, chunks: Iterator[bytes], close: object = None) -> None:
+        self.info = info
+        self._chunks = chunks
+        self._close = close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        if callable(self._close):
+            self._close()
+
+
+class Storage(Protocol):
+    """Audio objects by filename. Errors are domain errors (``AudioNotFoundError`` ...)."""
+
+    def head(self, name: str) -> ObjectInfo: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def open_range(
+        self,
+        name: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        if_match: str | None = None,
+        chunk_size: int = 256 * 1024,
+    ) -> ObjectStream:
+        """Start one read of bytes ``start``..``end`` (inclusive; None: to the end).
+
+        The request is made before this returns, so a missing or changed object raises here
+        (``AudioNotFoundError``, ``ObjectChangedError`` when ``if_match`` no longer holds).
+        """
+        ...
+
+    def put(
+        self,
+        name: str,
+        source: BinaryIO,
+        *,
+        overwrite: bool = True,
+        content_type: str = "audio/mpeg",
+    ) -> ObjectInfo:
+        """Store ``source`` whole under ``name``, atomically: readers see the old object or
+        the new one, never part. With ``overwrite=False`` an existing object raises
+        ``AudioExistsError`` and is left alone."""
+        ...
+
+    def delete(self, name: str) -> None: ...
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        """Every stored audio object (names that pass filename validation only)."""
+        ...
+
+    def presigned_post(
+        self, name: str, *, max_size: int, expires_in: int, base_url: str
+    ) -> PresignedPost:
+        """A form upload the client sends straight to storage, limited to ``max_size`` bytes
+        of ``audio/mpeg``."""
+        ...

@@ -1,0 +1,169 @@
+"""Storage in a local directory: ``AUDIO_FILES_DIR/<filename>``, nothing else in it."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from smart_stream.errors import AudioExistsError, AudioNotFoundError, ObjectChangedError
+from smart_stream.names import filename_problem, validate_filename
+from smart_stream.storage.base import ObjectInfo, ObjectStream, PresignedPost
+
+#: Called after every write ("ObjectCreated", info) and delete ("ObjectRemoved", info) so
+#: that the local server can deliver the S3-shaped events the template subscribes to.
+ChangeListener = Callable[[str, ObjectInfo], None]
+_listeners: list[ChangeListener] = []
+
+_TEMP_PREFIX = ".incoming-"
+
+
+def add_change_listener(listener: ChangeListener) -> None:
+    _listeners.append(listener)
+
+
+def remove_change_listener(listener: ChangeListener) -> None:
+    with contextlib.suppress(ValueError):
+        _listeners.remove(listener)
+
+
+def _notify(kind: str, info: ObjectInfo) -> None:
+    for listener in list(_listeners):
+        listener(kind, info)
+
+
+def local_etag(stat: os.stat_result) -> str:
+    # Cheap and strong enough for one file on one disk: any rewrite moves mtime or size.
+    digest = hashlib.blake2b(
+        f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}".encode(), digest_size=12
+    ).hexdigest()
+    return f'"{digest}"'
+
+
+class LocalDirectoryStorage:
+    """The Storage port over a directory. Writes go to a hidden temporary file and are
+    renamed into place, so a half-written upload is never listed or served."""
+
+    def __init__(self, root: Path, *, upload_signer: Callable[..., PresignedPost] | None = None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._upload_signer = upload_signer
+
+    def _path(self, name: str) -> Path:
+        return self.root / validate_filename(name)
+
+    def _info(self, name: str, stat: os.stat_result) -> ObjectInfo:
+        return ObjectInfo(
+            name=name,
+            size=stat.st_size,
+            etag=local_etag(stat),
+            last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+        )
+
+    def head(self, name: str) -> ObjectInfo:
+        try:
+            stat = self._path(name).stat()
+        except FileNotFoundError:
+            raise AudioNotFoundError(name) from None
+        if not os.path.isfile(self._path(name)):
+            raise AudioNotFoundError(name)
+        return self._info(name, stat)
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def open_range(
+        self,
+        name: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        if_match: str | None = None,
+        chunk_size: int = 256 * 1024,
+    ) -> ObjectStream:
+        try:
+            handle = open(self._path(name), "rb")  # noqa: SIM115 - closed by the stream
+        except (FileNotFoundError, IsADirectoryError):
+            raise AudioNotFoundError(name) from None
+        info = self._info(name, os.fstat(handle.fileno()))
+        if if_match is not None and info.etag != if_match:
+            handle.close()
+            raise ObjectChangedError(f"{name!r} changed since it was catalogued.")
+        last = info.size - 1 if end is None else min(end, info.size - 1)
+        return ObjectStream(info, _read_chunks(handle, start, last, chunk_size), handle.close)
+
+    def put(
+        self,
+        name: str,
+        source: BinaryIO,
+        *,
+        overwrite: bool = True,
+        content_type: str = "audio/mpeg",
+    ) -> ObjectInfo:
+        final = self._path(name)
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self.root)
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temp, 0o644)
+            if overwrite:
+                os.replace(temp, final)
+            else:
+                try:
+                    os.link(temp, final)  # atomic "create if absent"
+                except FileExistsError:
+                    raise AudioExistsError(name) from None
+                finally:
+                    temp.unlink(missing_ok=True)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        info = self._info(name, final.stat())
+        _notify("ObjectCreated", info)
+        return info
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        try:
+            info = self._info(name, path.stat())
+            path.unlink()
+        except FileNotFoundError:
+            raise AudioNotFoundError(name) from None
+        _notify("ObjectRemoved", info)
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if filename_problem(entry.name) is None and entry.is_file():
+                    with contextlib.suppress(FileNotFoundError):
+                        yield self._info(entry.name, entry.stat())
+
+    def presigned_post(
+        self, name: str, *, max_size: int, expires_in: int, base_url: str
+    ) -> PresignedPost:
+        if self._upload_signer is None:
+            raise RuntimeError("local uploads need a signer")
+        return self._upload_signer(
+            validate_filename(name), max_size=max_size, expires_in=expires_in, base_url=base_url
+        )
+
+
+def _read_chunks(handle: BinaryIO, start: int, last: int, chunk_size: int) -> Iterator[bytes]:
+    with handle:
+        handle.seek(start)
+        remaining = last - start + 1
+        while remaining > 0:
+            chunk = handle.read(min(chunk_size, remaining))
+            if not chunk:
+                return  # the file shrank under us: stop rather than pad
+            remaining -= len(chunk)
+            yield chunk

@@ -1,0 +1,159 @@
+"""Storage in one S3 bucket: the key is the bare filename."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from smart_stream.errors import (
+    AudioExistsError,
+    AudioNotFoundError,
+    ObjectChangedError,
+    ServiceUnavailableError,
+)
+from smart_stream.names import filename_problem, validate_filename
+from smart_stream.storage.base import ObjectInfo, ObjectStream, PresignedPost
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_CHANGED = {"412", "PreconditionFailed"}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _translate(exc: Exception, name: str) -> Exception:
+    """Turn an SDK failure into a domain error: AWS error text never reaches a client."""
+    if isinstance(exc, ClientError):
+        code = _code(exc)
+        if code in _NOT_FOUND:
+            return AudioNotFoundError(name)
+        if code in _CHANGED:
+            return ObjectChangedError(f"{name!r} changed since it was catalogued.")
+    return ServiceUnavailableError("Audio storage is unavailable; try again shortly.")
+
+
+class S3Storage:
+    """The Storage port over an S3 bucket."""
+
+    def __init__(self, bucket: str, client: S3Client) -> None:
+        self.bucket = bucket
+        self.client = client
+
+    def _info(self, name: str, response: dict[str, Any], size: int) -> ObjectInfo:
+        return ObjectInfo(
+            name=name, size=size, etag=response["ETag"], last_modified=response["LastModified"]
+        )
+
+    def head(self, name: str) -> ObjectInfo:
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=validate_filename(name))
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, name) from exc
+        return self._info(name, dict(response), response["ContentLength"])
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.head(name)
+        except AudioNotFoundError:
+            return False
+        return True
+
+    def open_range(
+        self,
+        name: str,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        if_match: str | None = None,
+        chunk_size: int = 256 * 1024,
+    ) -> ObjectStream:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": validate_filename(name),
+            "Range": f"bytes={start}-{'' if end is None else end}",
+        }
+        if if_match is not None:
+            kwargs["IfMatch"] = if_match
+        try:
+            response = self.client.get_object(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, name) from exc
+        # Content-Range is "bytes a-b/size": the total size rides along with a ranged GET.
+        content_range = response.get("ContentRange") or ""
+        total = content_range.rpartition("/")[2]
+        size = int(total) if total.isdigit() else response["ContentLength"]
+        body = response["Body"]
+        return ObjectStream(
+            self._info(name, dict(response), size), _iter_body(body, chunk_size, name), body.close
+        )
+
+    def put(
+        self,
+        name: str,
+        source: BinaryIO,
+        *,
+        overwrite: bool = True,
+        content_type: str = "audio/mpeg",
+    ) -> ObjectInfo:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": validate_filename(name),
+            "Body": source,
+            "ContentType": content_type,
+        }
+        if not overwrite:
+            kwargs["IfNoneMatch"] = "*"  # S3 conditional write: fail if the key exists
+        try:
+            self.client.put_object(**kwargs)
+        except ClientError as exc:
+            if _code(exc) in _CHANGED or _code(exc) == "ConditionalRequestConflict":
+                raise AudioExistsError(name) from exc
+            raise _translate(exc, name) from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, name) from exc
+        return self.head(name)
+
+    def delete(self, name: str) -> None:
+        self.head(name)  # S3 deletes of missing keys succeed silently; the API says 404
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=validate_filename(name))
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, name) from exc
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket):
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    if filename_problem(key) is None:
+                        yield ObjectInfo(key, item["Size"], item["ETag"], item["LastModified"])
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "") from exc
+
+    def presigned_post(
+        self, name: str, *, max_size: int, expires_in: int, base_url: str
+    ) -> PresignedPost:
+        post = self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=validate_filename(name),
+            Fields={"Content-Type": "audio/mpeg"},
+            Conditions=[["content-length-range", 1, max_size], {"Content-Type": "audio/mpeg"}],
+            ExpiresIn=expires_in,
+        )
+        return PresignedPost(url=post["url"], fields=dict(post["fields"]))
+
+
+def _iter_body(body: Any, chunk_size: int, name: str) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(chunk_size)
+    except (ClientError, BotoCoreError) as exc:
+        raise _translate(exc, name) from exc
+    finally:
+        body.close()

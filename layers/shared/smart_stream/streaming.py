@@ -1,0 +1,155 @@
+"""The single-file device route: ``GET|HEAD /api/audio/{filename}`` with RFC 9110 ranges and
+conditional requests, streamed from storage in chunks with constant memory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from smart_stream import auth
+from smart_stream.asgi import install_error_handlers
+from smart_stream.catalog import get_catalog
+from smart_stream.errors import AudioNotFoundError, ForbiddenError, ObjectChangedError
+from smart_stream.http_conditions import (
+    ByteRange,
+    Outcome,
+    evaluate_preconditions,
+    http_date,
+    select_range,
+)
+from smart_stream.library import AUDIO_KIND
+from smart_stream.models import AudioRecord, AudioStatus
+from smart_stream.names import validate_filename
+from smart_stream.settings import get_settings
+from smart_stream.storage import ObjectStream, get_storage
+
+CACHE_CONTROL = "private, max-age=300"
+_CACHE_LIMIT = 1024
+
+
+class RecordCache:
+    """Catalogue records a device function read recently. Players send several Range
+    requests in a row; a few seconds of trust saves a catalogue round trip on each, at the
+    price of a revoked URL working for those few seconds more."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[float, AudioRecord]] = {}
+
+    def get(self, filename: str) -> AudioRecord | None:
+        ttl = get_settings().device_cache_seconds
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(filename)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        record = get_catalog().get_audio(filename)
+        if record is not None and ttl > 0:
+            with self._lock:
+                if len(self._items) >= _CACHE_LIMIT:
+                    self._items.clear()
+                self._items[filename] = (now + ttl, record)
+        return record
+
+    def forget(self, filename: str) -> None:
+        with self._lock:
+            self._items.pop(filename, None)
+
+
+records = RecordCache()
+
+
+def _headers(record: AudioRecord) -> dict[str, str]:
+    return {
+        "Accept-Ranges": "bytes",
+        "ETag": record.etag,
+        "Last-Modified": http_date(record.uploaded_at),
+        "Cache-Control": CACHE_CONTROL,
+    }
+
+
+def _lookup(filename: str) -> AudioRecord:
+    record = records.get(filename)
+    if record is None or record.status is not AudioStatus.READY:
+        raise AudioNotFoundError(filename)
+    return record
+
+
+def _open(record: AudioRecord, byte_range: ByteRange | None) -> ObjectStream:
+    start, end = (byte_range.start, byte_range.end) if byte_range else (0, None)
+    return get_storage().open_range(
+        record.filename,
+        start,
+        end,
+        if_match=record.etag,
+        chunk_size=get_settings().stream_chunk_bytes,
+    )
+
+
+async def _body(stream: ObjectStream) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in iterate_in_threadpool(iter(stream)):
+            yield chunk
+    finally:
+        # Reached on completion and when the client goes away: stop reading storage now.
+        stream.close()
+
+
+async def stream_audio(request: Request) -> Response:
+    filename = validate_filename(request.path_params["filename"])
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    credential = request.query_params.get(auth.CREDENTIAL_PARAM)
+    if not credential and not await run_in_threadpool(auth.has_valid_bearer, headers):
+        raise ForbiddenError("This URL needs its credential (?sig=...) or the management token.")
+    record = await run_in_threadpool(_lookup, filename)
+    await run_in_threadpool(
+        auth.require_device, headers, credential, AUDIO_KIND, filename, record.credential_version
+    )
+
+    response_headers = _headers(record)
+    if evaluate_preconditions(headers, record.etag, record.uploaded_at) is Outcome.NOT_MODIFIED:
+        return Response(status_code=304, headers=response_headers)
+    byte_range = select_range(headers, record.size, record.etag, record.uploaded_at)
+    if byte_range is not None:
+        status, length = 206, byte_range.length
+        response_headers["Content-Range"] = byte_range.content_range
+    else:
+        status, length = 200, record.size
+    response_headers["Content-Length"] = str(length)
+
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=response_headers, media_type="audio/mpeg")
+    try:
+        stream = await run_in_threadpool(_open, record, byte_range)
+    except (ObjectChangedError, AudioNotFoundError):
+        # The object moved since the record was read (re-uploaded or deleted): forget the
+        # record so that the player's retry sees the new one.
+        records.forget(filename)
+        raise
+    return StreamingResponse(
+        _body(stream), status_code=status, headers=response_headers, media_type="audio/mpeg"
+    )
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_stream_app() -> Starlette:
+    """The device function's ASGI app (also mounted by the local server)."""
+    app = Starlette(
+        routes=[
+            Route("/api/health", health, methods=["GET"]),
+            # :path so that a name with an encoded slash reaches validation (400), not 404.
+            Route("/api/audio/{filename:path}", stream_audio, methods=["GET", "HEAD"]),
+        ]
+    )
+    install_error_handlers(app)
+    return app

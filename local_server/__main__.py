@@ -1,0 +1,48 @@
+"""``python -m local_server`` (what ``make dev`` runs): serve the whole app on one port."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+from smart_stream.auth import api_token
+from smart_stream.settings import get_settings
+
+from local_server.app import create_app
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+def main() -> int:
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings.audio_files_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(TEMPLATE)
+    base = f"http://{settings.host}:{settings.port}"
+    token_source = "API_TOKEN" if settings.api_token else f"{settings.data_dir}/api-token"
+    print(
+        f"\nSmart Stream is running on {base}\n"
+        f"  audio files: {settings.audio_files_dir.resolve()}\n"
+        f"  token ({token_source}): {api_token()}\n"
+        f"  try: curl -H 'Authorization: Bearer {api_token()}' {base}/api/audio/list\n"
+        "  Ctrl-C stops it.\n",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,  # the app logs requests itself, without their credentials
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+        http="httptools",
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The local server: every function of ``template.yaml`` in one process, no AWS needed.
+
+Management routes go through the real Lambda handlers (API-Gateway-shaped events); device
+routes are the functions' own ASGI apps; local writes become S3-shaped events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from python_multipart import create_form_parser
+from smart_stream.asgi import install_error_handlers
+from smart_stream.errors import BadRequestError, PayloadTooLargeError
+from smart_stream.local_uploads import LOCAL_UPLOAD_PATH, verify_local_upload
+from smart_stream.storage import get_storage
+from smart_stream.storage.local import add_change_listener, remove_change_listener
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from local_server import lambda_bridge
+from local_server.s3_events import S3EventDispatcher
+from local_server.template import DeviceRoute, HttpRoute, LocalTemplate, read_template
+
+logger = logging.getLogger("local_server")
+_PARAM = re.compile(r"\{(\w+)\+?\}")
+
+
+def starlette_path(api_path: str) -> str:
+    # ":path" lets a name with an encoded "/" reach the handler's validation (a clear 400)
+    # instead of failing to match.
+    return _PARAM.sub(r"{\1:path}", api_path)
+
+
+def _route_order(path: str) -> tuple[int, int]:
+    # Literal paths before parameterised ones, longer literals first: "/api/audio/list"
+    # and ".../metadata" must win over "/api/audio/{filename}".
+    literal = len(_PARAM.sub("", path))
+    return (1 if _PARAM.search(path) else 0, -literal)
+
+
+def _lambda_endpoint(route: HttpRoute) -> Callable[[Request], Awaitable[Response]]:
+    route_key = f"{route.method} {route.path}"
+
+    async def endpoint(request: Request) -> Response:
+        body = await lambda_bridge.read_body(request)
+        if body is None:
+            return lambda_bridge.too_large()
+        event = lambda_bridge.build_event(request, route_key, body)
+        handler = lambda_bridge.load_handler(route.function)
+        context = lambda_bridge.LocalLambdaContext(route.function.logical_id)
+        result = await run_in_threadpool(handler, event, context)
+        return lambda_bridge.to_response(result)
+
+    return endpoint
+
+
+def _device_app(route: DeviceRoute) -> ASGIApp:
+    module_name, _, attribute = route.asgi_app.partition(":")
+    app: ASGIApp = getattr(lambda_bridge.load_module(route.function, module_name), attribute)
+    return app
+
+
+async def local_upload(request: Request) -> Response:
+    """The local twin of S3's presigned POST: checks the signed policy, streams the file to
+    a temporary file (never all in memory), then stores it like any write."""
+    fields: dict[str, str] = {}
+    files: dict[str, Any] = {}
+    received = 0
+    limit: int | None = None
+
+    def on_field(field: Any) -> None:
+        fields[field.field_name.decode()] = (field.value or b"").decode("utf-8", "replace")
+
+    def on_file(file: Any) -> None:
+        files[file.field_name.decode()] = file
+
+    parser = create_form_parser(
+        {k: v for k, v in request.headers.items()},
+        on_field,
+        on_file,
+        config={"MAX_MEMORY_FILE_SIZE": 1024 * 1024},
+    )
+    async for chunk in request.stream():
+        received += len(chunk)
+        if limit is None and "policy" in fields and "signature" in fields:
+            # S3 wants the file last, so the policy is known before the bytes arrive.
+            _, limit = verify_local_upload(fields)
+        if limit is not None and received > limit + 64 * 1024:
+            raise PayloadTooLargeError(f"The file is larger than the {limit} bytes allowed.")
+        await run_in_threadpool(parser.write, chunk)
+    parser.finalize()
+    name, limit = verify_local_upload(fields)
+    upload = files.get("file")
+    if upload is None or upload.size == 0:
+        raise BadRequestError("The form has no file (a field named 'file', sent last).")
+    if upload.size > limit:
+        raise PayloadTooLargeError(f"The file is {upload.size} bytes; the form allows {limit}.")
+    source = upload.file_object
+    source.seek(0)
+    await run_in_threadpool(get_storage().put, name, source)
+    source.close()
+    return Response(status_code=204)
+
+
+class AccessLog:
+    """One line a request, without the query string: device credentials ride in it.
+    Plain ASGI (not BaseHTTPMiddleware) so streamed bodies pass through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def logging_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logging_send)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+
+
+def build_routes(template: LocalTemplate) -> list[BaseRoute]:
+    entries: list[tuple[str, BaseRoute]] = []
+    for http in template.http_routes:
+        path = starlette_path(http.path)
+        entries.append((path, Route(path, _lambda_endpoint(http), methods=[http.method])))
+    for device in template.device_routes:
+        path = starlette_path(device.path)
+        entries.append((path, Route(path, _device_app(device), methods=list(device.methods))))
+    entries.append((LOCAL_UPLOAD_PATH, Route(LOCAL_UPLOAD_PATH, local_upload, methods=["POST"])))
+    entries.sort(key=lambda item: _route_order(item[0]))
+    return [route for _, route in entries]
+
+
+def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
+    template = read_template(template_path)
+    dispatcher = S3EventDispatcher(template.s3_subscriptions)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        add_change_listener(dispatcher)
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            remove_change_listener(dispatcher)
+            dispatcher.stop()
+
+    middleware = [Middleware(AccessLog)] if access_log else []
+    app = Starlette(routes=build_routes(template), middleware=middleware, lifespan=lifespan)
+    install_error_handlers(app)
+    app.state.dispatcher = dispatcher
+    app.state.template = template
+    return app

@@ -1,0 +1,132 @@
+"""Real-shaped S3 notifications for local writes, delivered to the functions the template
+subscribes to the bucket, in the background and in order, like S3 (but never lost)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote_plus
+
+from smart_stream.storage.base import ObjectInfo
+
+from local_server.lambda_bridge import LocalLambdaContext, load_handler
+from local_server.template import S3Subscription
+
+logger = logging.getLogger("local_server")
+
+LOCAL_BUCKET = "local-audio"
+_EVENT_NAMES = {"ObjectCreated": "ObjectCreated:Put", "ObjectRemoved": "ObjectRemoved:Delete"}
+
+
+class Sequencer:
+    """S3's per-key ``sequencer``: hex that only grows, compared as a string."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def next(self) -> str:
+        with self._lock:
+            self._last = max(self._last + 1, time.time_ns())
+            return f"{self._last:020X}"
+
+
+def s3_event(
+    kind: str, info: ObjectInfo, sequencer: str, bucket: str = LOCAL_BUCKET
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {"key": quote_plus(info.name), "sequencer": sequencer}
+    if kind == "ObjectCreated":
+        obj.update(size=info.size, eTag=info.etag.strip('"'))
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": datetime.now(UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "eventName": _EVENT_NAMES[kind],
+                "userIdentity": {"principalId": "local"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": sequencer, "x-amz-id-2": "local"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "local",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "local"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": obj,
+                },
+            }
+        ]
+    }
+
+
+def _subscribed(patterns: tuple[str, ...], event_name: str) -> bool:
+    full = f"s3:{event_name}"
+    return any(p == full or (p.endswith("*") and full.startswith(p[:-1])) for p in patterns)
+
+
+class S3EventDispatcher:
+    """Takes storage changes (a ``storage.local`` listener) and calls subscribed handlers on a
+    worker thread. A handler that raises is retried twice, as Lambda does for async events."""
+
+    RETRIES = 2
+
+    def __init__(self, subscriptions: list[S3Subscription]) -> None:
+        self.subscriptions = subscriptions
+        self.sequencer = Sequencer()
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+
+    def __call__(self, kind: str, info: ObjectInfo) -> None:
+        if self.subscriptions:
+            self._queue.put(s3_event(kind, info, self.sequencer.next()))
+
+    def start(self) -> None:
+        if self.subscriptions and self._worker is None:
+            self._worker = threading.Thread(target=self._run, name="s3-events", daemon=True)
+            self._worker.start()
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout=10)
+            self._worker = None
+
+    def drain(self) -> None:
+        """Wait until every event queued so far has been handled."""
+        self._queue.join()
+
+    def _run(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                self._deliver(event)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        name = event["Records"][0]["eventName"]
+        for subscription in self.subscriptions:
+            if not _subscribed(subscription.events, name):
+                continue
+            handler = load_handler(subscription.function)
+            for attempt in range(self.RETRIES + 1):
+                try:
+                    handler(event, LocalLambdaContext(subscription.function.logical_id, 900))
+                    break
+                except Exception:
+                    logger.exception(
+                        "%s failed on %s (attempt %d)",
+                        subscription.function.logical_id,
+                        name,
+                        attempt + 1,
+                    )
