@@ -1,0 +1,176 @@
+"""Fixtures: an isolated app environment per test, on the local backend (a temporary
+directory and SQLite) or the AWS one (S3 and DynamoDB in moto), and a live local server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.audio import make_mp3
+from tests.aws_fixtures import create_bucket, create_catalog_table
+
+TOKEN = "test-token"
+ROOT = Path(__file__).resolve().parent.parent
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+APP_ENV = (
+    "S3_AUDIO_BUCKET",
+    "CATALOG_TABLE",
+    "API_TOKEN_SECRET_ARN",
+    "SIGNING_SECRET_ARN",
+    "PUBLIC_BASE_URL",
+    "AUDIO_STREAM_BASE_URL",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def reset_caches() -> None:
+    """Forget every cached setting, adapter and client (they are made once per process)."""
+    from smart_stream import auth, aws, streaming
+    from smart_stream.catalog import get_catalog
+    from smart_stream.settings import get_settings
+    from smart_stream.storage import get_storage
+
+    get_settings.cache_clear()
+    get_storage.cache_clear()
+    get_catalog.cache_clear()
+    aws.client.cache_clear()
+    auth._local_signing_key.cache_clear()
+    streaming.records = streaming.RecordCache()
+
+
+@dataclass
+class AppEnv:
+    backend: str
+    audio_dir: Path
+    data_dir: Path
+    bucket: str | None = None
+    table: str | None = None
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's environment, audio or state."""
+    for name in APP_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    monkeypatch.setenv("AUDIO_FILES_DIR", str(tmp_path / "audio"))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "state"))
+    reset_caches()
+    yield
+    reset_caches()
+
+
+@pytest.fixture
+def local_env(tmp_path: Path) -> AppEnv:
+    return AppEnv("local", tmp_path / "audio", tmp_path / "state")
+
+
+@pytest.fixture
+def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppEnv]:
+    """S3 and DynamoDB in moto's in-process mock."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        env = AppEnv("aws", tmp_path / "audio", tmp_path / "state", "audio-test", "catalog-test")
+        create_bucket(boto3.client("s3"), env.bucket)
+        create_catalog_table(boto3.client("dynamodb"), env.table)
+        monkeypatch.setenv("S3_AUDIO_BUCKET", env.bucket)
+        monkeypatch.setenv("CATALOG_TABLE", env.table)
+        reset_caches()
+        yield env
+
+
+@pytest.fixture(params=["local", "aws"])
+def app_env(request: pytest.FixtureRequest) -> AppEnv:
+    """Every backend in turn: the same behaviour is expected of each."""
+    return request.getfixturevalue(f"{request.param}_env")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3/DynamoDB endpoint on loopback (moto's server), for tests over HTTP."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_server_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> AppEnv:
+    import boto3
+
+    suffix = uuid.uuid4().hex[:12]
+    env = AppEnv("aws", tmp_path / "audio", tmp_path / "state", f"audio-{suffix}", f"cat-{suffix}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    create_bucket(boto3.client("s3", endpoint_url=moto_endpoint), env.bucket)
+    create_catalog_table(boto3.client("dynamodb", endpoint_url=moto_endpoint), env.table)
+    monkeypatch.setenv("S3_AUDIO_BUCKET", env.bucket)
+    monkeypatch.setenv("CATALOG_TABLE", env.table)
+    reset_caches()
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    env: AppEnv
+    app: object
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(params=["local", "aws"])
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """The local server (real uvicorn, real sockets) on a free port, on each backend;
+    the AWS backend is a moto server on loopback."""
+    import uvicorn
+
+    from local_server.app import create_app
+
+    env_fixture = "local_env" if request.param == "local" else "moto_server_env"
+    env: AppEnv = request.getfixturevalue(env_fixture)
+    app = create_app(ROOT / "template.yaml", access_log=False)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the local server did not start")
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", env, app)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def mp3_bytes() -> bytes:
+    """Two seconds of 44.1 kHz stereo 128 kbps CBR, tagged."""
+    return make_mp3(2.0, title="Bedtime Story", artist="Mum", album="Evenings")
