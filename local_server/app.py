@@ -86,7 +86,7 @@ async def local_upload(request: Request) -> Response:
         files[file.field_name.decode()] = file
 
     parser = create_form_parser(
-        {k: v for k, v in request.headers.items()},
+        {k: v.encode("latin-1") for k, v in request.headers.items()},
         on_field,
         on_file,
         config={"MAX_MEMORY_FILE_SIZE": 1024 * 1024},
@@ -144,10 +144,11 @@ def build_routes(template: LocalTemplate) -> list[BaseRoute]:
     entries: list[tuple[str, BaseRoute]] = []
     for http in template.http_routes:
         path = starlette_path(http.path)
-        entries.append((path, Route(path, _lambda_endpoint(http), methods=[http.method])))
+        entries.append((http.path, Route(path, _lambda_endpoint(http), methods=[http.method])))
     for device in template.device_routes:
         path = starlette_path(device.path)
-        entries.append((path, Route(path, _device_app(device), methods=list(device.methods))))
+        route = Route(path, _device_app(device), methods=list(device.methods))
+        entries.append((device.path, route))
     entries.append((LOCAL_UPLOAD_PATH, Route(LOCAL_UPLOAD_PATH, local_upload, methods=["POST"])))
     entries.sort(key=lambda item: _route_order(item[0]))
     return [route for _, route in entries]

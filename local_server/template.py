@@ -58,7 +58,8 @@ def _load(path: Path) -> dict[str, Any]:
     # rejects them; SAM's own parser reads them.
     from samtranslator.yaml_helper import yaml_parse
 
-    return yaml_parse(path.read_text())  # type: ignore[no-any-return]
+    parsed: dict[str, Any] = yaml_parse(path.read_text())
+    return parsed
 
 
 def read_template(path: Path) -> LocalTemplate:

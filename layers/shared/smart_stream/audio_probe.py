@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from smart_stream.errors import NotMp3Error
 from smart_stream.models import AudioInfo
@@ -30,7 +30,7 @@ def probe_mp3(source: BinaryIO) -> AudioInfo:
     start: mutagen alone accepts about one random file in three hundred.
     """
     from mutagen import MutagenError
-    from mutagen.mp3 import EasyMP3
+    from mutagen.mp3 import BitrateMode, EasyMP3
 
     offset = _audio_offset(source)
     source.seek(offset)
@@ -46,14 +46,16 @@ def probe_mp3(source: BinaryIO) -> AudioInfo:
     except (MutagenError, ValueError, EOFError) as exc:
         raise NotMp3Error(f"This MP3 cannot be read: {exc}.") from exc
     info = audio.info
-    tags = audio.tags or {}
+    if info is None:
+        raise NotMp3Error("This MP3 has no readable audio stream.")
+    tags: Any = audio.tags or {}
 
     def tag(key: str) -> str | None:
         values = tags.get(key) or []
         return str(values[0]).strip() or None if values else None
 
     # mutagen reports UNKNOWN for a file without a Xing/VBRI header: that is a CBR stream.
-    mode = "VBR" if info.bitrate_mode.name in {"VBR", "ABR"} else "CBR"
+    mode = "VBR" if info.bitrate_mode in (BitrateMode.VBR, BitrateMode.ABR) else "CBR"
     return AudioInfo(
         duration=round(float(info.length), 3),
         bitrate=int(info.bitrate),

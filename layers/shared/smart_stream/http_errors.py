@@ -49,7 +49,7 @@ INTERNAL_ERROR = {
 def status_for(exc: SmartStreamError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 500
 
 

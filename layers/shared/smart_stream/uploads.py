@@ -37,10 +37,13 @@ def parse_upload(content_type: str, body: bytes) -> UploadedFile:
     files: dict[bytes, Any] = {}
     try:
         parse_form(
-            {"Content-Type": content_type, "Content-Length": str(len(body))},
+            {
+                "Content-Type": content_type.encode("latin-1"),
+                "Content-Length": str(len(body)).encode(),
+            },
             io.BytesIO(body),
-            lambda field: fields.__setitem__(field.field_name, field.value),
-            lambda file: files.__setitem__(file.field_name, file),
+            lambda field: fields.__setitem__(field.field_name or b"", field.value),
+            lambda file: files.__setitem__(file.field_name or b"", file),
         )
     except (FormParserError, ValueError) as exc:
         raise BadRequestError(f"The multipart body cannot be read: {exc}.") from None
