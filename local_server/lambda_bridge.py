@@ -44,9 +44,9 @@ class LocalLambdaContext:
 
 def load_module(function: FunctionSpec, module_name: str) -> ModuleType:
     """Import ``<CodeUri>/<module_name>.py`` as Lambda would, under a name of its own."""
-    key = f"{function.logical_id}:{module_name}"
+    path = function.code_uri / f"{module_name}.py"
+    key = str(path.resolve())
     if key not in _modules:
-        path = function.code_uri / f"{module_name}.py"
         spec = importlib.util.spec_from_file_location(f"functions_{function.logical_id}", path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {path}")

@@ -1,0 +1,202 @@
+"""The local server's own parts: reading template.yaml, route order, API Gateway events,
+and S3 events for local writes."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import textwrap
+from pathlib import Path
+from urllib.parse import unquote_plus
+
+import pytest
+from starlette.testclient import TestClient
+
+from local_server import lambda_bridge
+from local_server.app import build_routes, create_app, starlette_path
+from local_server.s3_events import S3EventDispatcher, Sequencer, s3_event
+from local_server.template import read_template
+from smart_stream.storage import get_storage
+from smart_stream.storage.base import ObjectInfo
+from tests.conftest import ROOT, TOKEN
+
+
+def test_template_routes_are_the_deployed_ones():
+    template = read_template(ROOT / "template.yaml")
+    http = {(r.method, r.path): r.function.logical_id for r in template.http_routes}
+    assert http == {
+        ("GET", "/api/health"): "HealthFunction",
+        ("GET", "/api/audio/list"): "ListAudioFunction",
+        ("GET", "/api/audio/search"): "SearchAudioFunction",
+        ("GET", "/api/audio/{filename}/metadata"): "AudioMetadataFunction",
+        ("DELETE", "/api/audio/{filename}"): "DeleteAudioFunction",
+        ("POST", "/api/audio/upload"): "UploadAudioFunction",
+        ("POST", "/api/audio/upload-url"): "UploadUrlFunction",
+    }
+    [device] = template.device_routes
+    assert (device.path, set(device.methods)) == ("/api/audio/{filename}", {"GET", "HEAD"})
+    assert device.function.logical_id == "StreamAudioFunction"
+    # Every handler named in the template exists where the template says.
+    for route in template.http_routes:
+        module, _, attribute = route.function.handler.rpartition(".")
+        assert (route.function.code_uri / f"{module}.py").is_file()
+        assert callable(lambda_bridge.load_handler(route.function))
+
+
+def test_literal_routes_win_over_parameterised_ones():
+    paths = [route.path for route in build_routes(read_template(ROOT / "template.yaml"))]
+    assert paths.index("/api/audio/list") < paths.index("/api/audio/{filename:path}")
+    assert paths.index("/api/audio/{filename:path}/metadata") < paths.index(
+        "/api/audio/{filename:path}"
+    )
+    assert starlette_path("/api/streams/{name}/queue") == "/api/streams/{name:path}/queue"
+
+
+def _write_template(tmp_path: Path, handler_body: str) -> Path:
+    """A one-function template subscribed to the bucket, whose handler records its events."""
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text(textwrap.dedent(handler_body))
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        textwrap.dedent(
+            f"""
+            Transform: AWS::Serverless-2016-10-31
+            Resources:
+              Bucket:
+                Type: AWS::S3::Bucket
+              RecordFunction:
+                Type: AWS::Serverless::Function
+                Properties:
+                  CodeUri: {code.name}
+                  Handler: app.lambda_handler
+                  Events:
+                    Created:
+                      Type: S3
+                      Properties:
+                        Bucket: !Ref Bucket
+                        Events: s3:ObjectCreated:*
+            """
+        )
+    )
+    return template
+
+
+def test_local_writes_reach_subscribed_functions_as_s3_events(tmp_path, local_env):
+    # Given a template that subscribes a function to ObjectCreated only
+    log = tmp_path / "events.jsonl"
+    template = _write_template(
+        tmp_path,
+        f"""
+        import json
+        def lambda_handler(event, context):
+            with open({str(log)!r}, "a") as out:
+                out.write(json.dumps(event) + "\\n")
+        """,
+    )
+    app = create_app(template, access_log=False)
+    with TestClient(app):
+        # When a file is written and then deleted through Storage
+        get_storage().put("Gute Nacht + ü.mp3", io.BytesIO(b"\xff\xfb" * 100))
+        get_storage().delete("Gute Nacht + ü.mp3")
+        app.state.dispatcher.drain()
+    # Then the function got exactly one real-shaped ObjectCreated event (not the delete)
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(events) == 1
+    record = events[0]["Records"][0]
+    assert record["eventSource"] == "aws:s3"
+    assert record["eventName"] == "ObjectCreated:Put"
+    assert unquote_plus(record["s3"]["object"]["key"]) == "Gute Nacht + ü.mp3"
+    assert record["s3"]["object"]["size"] == 200
+    assert record["s3"]["bucket"]["name"]
+
+
+def test_a_failing_subscriber_is_retried_then_left(tmp_path, local_env):
+    count = tmp_path / "count"
+    template = _write_template(
+        tmp_path,
+        f"""
+        def lambda_handler(event, context):
+            with open({str(count)!r}, "a") as out:
+                out.write("x")
+            raise RuntimeError("boom")
+        """,
+    )
+    dispatcher = S3EventDispatcher(read_template(template).s3_subscriptions)
+    dispatcher.start()
+    info = ObjectInfo("a.mp3", 1, '"e"', None)  # type: ignore[arg-type]
+    dispatcher("ObjectCreated", info)
+    dispatcher.drain()
+    dispatcher.stop()
+    assert count.read_text() == "x" * (1 + S3EventDispatcher.RETRIES)
+
+
+def test_sequencers_only_grow():
+    sequencer = Sequencer()
+    values = [sequencer.next() for _ in range(1000)]
+    assert values == sorted(values)
+    assert len(set(values)) == len(values)
+
+
+def test_s3_event_keys_are_url_encoded_like_s3():
+    info = ObjectInfo("a b+c ü.mp3", 5, '"abc"', None)  # type: ignore[arg-type]
+    record = s3_event("ObjectCreated", info, "01")["Records"][0]
+    assert record["s3"]["object"]["key"] == "a+b%2Bc+%C3%BC.mp3"
+    assert record["s3"]["object"]["eTag"] == "abc"
+
+
+def test_requests_become_api_gateway_v2_events(local_env):
+    captured = {}
+
+    def handler(event, context):
+        captured.update(event)
+        return {"statusCode": 201, "headers": {"x-test": "1"}, "body": "ok"}
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    async def endpoint(request: Request):
+        body = await lambda_bridge.read_body(request)
+        event = lambda_bridge.build_event(request, "POST /api/audio/{filename}", body)
+        return lambda_bridge.to_response(handler(event, None))
+
+    app = Starlette(routes=[Route("/api/audio/{filename:path}", endpoint, methods=["POST"])])
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/audio/a%20b.mp3?x=1&x=2",
+            content=b"\x00\xff",
+            headers={"Content-Type": "application/octet-stream"},
+        )
+    assert response.status_code == 201
+    assert response.headers["x-test"] == "1"
+    assert captured["version"] == "2.0"
+    assert captured["rawPath"] == "/api/audio/a%20b.mp3"
+    assert captured["pathParameters"] == {"filename": "a b.mp3"}
+    assert captured["queryStringParameters"] == {"x": "1,2"}
+    assert captured["isBase64Encoded"] is True
+    assert base64.b64decode(captured["body"]) == b"\x00\xff"
+    assert captured["requestContext"]["http"]["method"] == "POST"
+    assert captured["requestContext"]["stage"] == "$default"
+
+
+def test_bodies_over_the_lambda_payload_limit_are_refused(local_env):
+    app = create_app(ROOT / "template.yaml", access_log=False)
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/audio/upload",
+            content=b"x" * (lambda_bridge.MAX_REQUEST_BYTES + 1),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "multipart/form-data"},
+        )
+    assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
+    assert "upload-url" in response.json()["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/nothing", "/api/audio/list/extra"])
+def test_unknown_paths_are_json_404s(local_env, path):
+    with TestClient(create_app(ROOT / "template.yaml", access_log=False)) as client:
+        response = client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code in (400, 404)
+    assert set(response.json()) == {"code", "message"}
