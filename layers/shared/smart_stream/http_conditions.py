@@ -15,7 +15,8 @@ from enum import Enum
 
 from smart_stream.errors import PreconditionFailedError, RangeNotSatisfiableError
 
-_RANGE_SPEC = re.compile(r"^(\d*)-(\d*)$")
+# DIGIT is ASCII only (RFC 5234): "\d" would also take other scripts' digits, which int() reads.
+_RANGE_SPEC = re.compile(r"^([0-9]*)-([0-9]*)$")
 _ETAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')
 
 
