@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from smart_stream.auth import api_token
-from smart_stream.settings import get_settings
 
 from local_server.app import create_app
+from smart_stream.auth import api_token
+from smart_stream.settings import get_settings
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 

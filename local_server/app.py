@@ -15,11 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from python_multipart import create_form_parser
-from smart_stream.asgi import install_error_handlers
-from smart_stream.errors import BadRequestError, PayloadTooLargeError
-from smart_stream.local_uploads import LOCAL_UPLOAD_PATH, verify_local_upload
-from smart_stream.storage import get_storage
-from smart_stream.storage.local import add_change_listener, remove_change_listener
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -31,6 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from local_server import lambda_bridge
 from local_server.s3_events import S3EventDispatcher
 from local_server.template import DeviceRoute, HttpRoute, LocalTemplate, read_template
+from smart_stream.asgi import install_error_handlers
+from smart_stream.errors import BadRequestError, PayloadTooLargeError
+from smart_stream.local_uploads import LOCAL_UPLOAD_PATH, verify_local_upload
+from smart_stream.storage import get_storage
+from smart_stream.storage.local import add_change_listener, remove_change_listener
 
 logger = logging.getLogger("local_server")
 _PARAM = re.compile(r"\{(\w+)\+?\}")

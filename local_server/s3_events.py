@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from smart_stream.storage.base import ObjectInfo
-
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.template import S3Subscription
+from smart_stream.storage.base import ObjectInfo
 
 logger = logging.getLogger("local_server")
 

@@ -1,6 +1,7 @@
 """AudioMetadataFunction: GET /api/audio/{filename}/metadata, whatever the file's status."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_stream import library
 from smart_stream.api import create_api, json_response, logger, path_param, request_base
 

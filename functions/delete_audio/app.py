@@ -1,6 +1,7 @@
 """DeleteAudioFunction: DELETE /api/audio/{filename}, the object and its record."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_stream import library
 from smart_stream.api import create_api, json_response, logger, path_param
 

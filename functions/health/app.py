@@ -1,6 +1,7 @@
 """HealthFunction: GET /api/health, open to all, touches nothing."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_stream.api import create_api, json_response, logger
 
 app = create_api(public=True)

@@ -1,6 +1,7 @@
 """SearchAudioFunction: GET /api/audio/search?q=, over names, tags and transcripts."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_stream import library
 from smart_stream.api import create_api, json_response, logger, query_param, request_base
 

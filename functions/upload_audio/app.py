@@ -3,6 +3,7 @@
 import base64
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_stream import library
 from smart_stream.api import create_api, flag, json_response, logger, request_base
 from smart_stream.uploads import parse_upload

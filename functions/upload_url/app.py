@@ -1,6 +1,7 @@
 """UploadUrlFunction: POST /api/audio/upload-url, a presigned POST for large files."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smart_stream import library
 from smart_stream.api import create_api, json_body, json_response, logger, request_base
 from smart_stream.models import UploadUrlRequest

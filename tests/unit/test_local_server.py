@@ -39,7 +39,7 @@ def test_template_routes_are_the_deployed_ones():
     assert device.function.logical_id == "StreamAudioFunction"
     # Every handler named in the template exists where the template says.
     for route in template.http_routes:
-        module, _, attribute = route.function.handler.rpartition(".")
+        module = route.function.handler.rpartition(".")[0]
         assert (route.function.code_uri / f"{module}.py").is_file()
         assert callable(lambda_bridge.load_handler(route.function))
 
