@@ -49,6 +49,11 @@ def create_api(*, public: bool = False) -> APIGatewayHttpResolver:
             status_code=status, content_type=JSON, body=json.dumps(body), headers=headers
         )
 
+    @app.not_found
+    def _no_route(exc: Exception) -> Response:
+        body = {"code": "not_found", "message": "There is nothing at this path."}
+        return Response(status_code=404, content_type=JSON, body=json.dumps(body))
+
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
         logger.exception("unhandled error")
