@@ -1,8 +1,6 @@
 """HealthFunction: GET /api/health, open to all, touches nothing."""
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from smart_stream.api import create_api, json_response, logger
+from smart_stream.api import create_api, json_response, lambda_handler_for
 
 app = create_api(public=True)
 
@@ -12,6 +10,4 @@ def health():
     return json_response(200, {"status": "ok"})
 
 
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+lambda_handler = lambda_handler_for(app)

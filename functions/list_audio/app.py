@@ -1,9 +1,13 @@
 """ListAudioFunction: GET /api/audio/list, a page of the catalogue."""
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from smart_stream import library
-from smart_stream.api import create_api, json_response, logger, query_param, request_base
+from smart_stream.api import (
+    create_api,
+    json_response,
+    lambda_handler_for,
+    query_param,
+    request_base,
+)
 
 app = create_api()
 
@@ -19,6 +23,4 @@ def list_audio():
     return json_response(200, files)
 
 
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+lambda_handler = lambda_handler_for(app)

@@ -1,9 +1,13 @@
 """SearchAudioFunction: GET /api/audio/search?q=, over names, tags and transcripts."""
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from smart_stream import library
-from smart_stream.api import create_api, json_response, logger, query_param, request_base
+from smart_stream.api import (
+    create_api,
+    json_response,
+    lambda_handler_for,
+    query_param,
+    request_base,
+)
 
 app = create_api()
 
@@ -14,6 +18,4 @@ def search_audio():
     return json_response(200, found)
 
 
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+lambda_handler = lambda_handler_for(app)

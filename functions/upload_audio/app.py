@@ -2,10 +2,8 @@
 
 import base64
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from smart_stream import library
-from smart_stream.api import create_api, flag, json_response, logger, request_base
+from smart_stream.api import create_api, flag, json_response, lambda_handler_for, request_base
 from smart_stream.uploads import parse_upload
 
 app = create_api()
@@ -28,6 +26,4 @@ def upload_audio():
     return json_response(201, audio)
 
 
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+lambda_handler = lambda_handler_for(app)

@@ -4,6 +4,7 @@ check and the error map, so each handler is a route plus one call into the logic
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -60,6 +61,18 @@ def create_api(*, public: bool = False) -> APIGatewayHttpResolver:
         return Response(status_code=500, content_type=JSON, body=json.dumps(INTERNAL_ERROR))
 
     return app
+
+
+def lambda_handler_for(
+    app: APIGatewayHttpResolver,
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The function's entry point: structured logs with the Lambda context, then the route."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return lambda_handler
 
 
 def request_base(app: APIGatewayHttpResolver) -> str:
