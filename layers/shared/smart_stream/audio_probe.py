@@ -10,6 +10,10 @@ from smart_stream.mp3 import ID3V2_HEADER_SIZE, find_frame_run, id3v2_size
 
 #: How far past the tags the first frame may sit (some encoders leave junk in front).
 SYNC_WINDOW = 64 * 1024
+#: Longest MPEG audio frame the header parser admits (layer II, 160 kbps, 8 kHz): a run of
+#: frames that starts inside the window needs this much room past it to be seen whole.
+_LONGEST_FRAME = 2881
+_RUN = 3
 
 
 def _audio_offset(source: BinaryIO) -> int:
@@ -34,8 +38,8 @@ def probe_mp3(source: BinaryIO) -> AudioInfo:
 
     offset = _audio_offset(source)
     source.seek(offset)
-    found = find_frame_run(source.read(SYNC_WINDOW))
-    if found is None:
+    found = find_frame_run(source.read(SYNC_WINDOW + _RUN * _LONGEST_FRAME), run=_RUN)
+    if found is None or found[0] >= SYNC_WINDOW:
         raise NotMp3Error("This is not an MP3: no MPEG audio frames were found.")
     header = found[1]
     if header.layer != 3:
