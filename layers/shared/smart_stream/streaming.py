@@ -108,34 +108,47 @@ async def stream_audio(request: Request) -> Response:
     credential = request.query_params.get(auth.CREDENTIAL_PARAM)
     if not credential and not await run_in_threadpool(auth.has_valid_bearer, headers):
         raise ForbiddenError("This URL needs its credential (?sig=...) or the management token.")
-    record = await run_in_threadpool(_lookup, filename)
-    await run_in_threadpool(
-        auth.require_device, headers, credential, AUDIO_KIND, filename, record.credential_version
-    )
+    # Twice at most: a cached record can name a version of the object that has since been
+    # replaced (re-uploaded with ?overwrite=true); then answer from a fresh record rather
+    # than fail the player with a 503.
+    for attempt in range(2):
+        record = await run_in_threadpool(_lookup, filename)
+        await run_in_threadpool(
+            auth.require_device,
+            headers,
+            credential,
+            AUDIO_KIND,
+            filename,
+            record.credential_version,
+        )
 
-    response_headers = _headers(record)
-    if evaluate_preconditions(headers, record.etag, record.uploaded_at) is Outcome.NOT_MODIFIED:
-        return Response(status_code=304, headers=response_headers)
-    byte_range = select_range(headers, record.size, record.etag, record.uploaded_at)
-    if byte_range is not None:
-        status, length = 206, byte_range.length
-        response_headers["Content-Range"] = byte_range.content_range
-    else:
-        status, length = 200, record.size
-    response_headers["Content-Length"] = str(length)
+        response_headers = _headers(record)
+        outcome = evaluate_preconditions(headers, record.etag, record.uploaded_at)
+        if outcome is Outcome.NOT_MODIFIED:
+            return Response(status_code=304, headers=response_headers)
+        byte_range = select_range(headers, record.size, record.etag, record.uploaded_at)
+        if byte_range is not None:
+            status, length = 206, byte_range.length
+            response_headers["Content-Range"] = byte_range.content_range
+        else:
+            status, length = 200, record.size
+        response_headers["Content-Length"] = str(length)
 
-    if request.method == "HEAD":
-        return Response(status_code=status, headers=response_headers, media_type="audio/mpeg")
-    try:
-        stream = await run_in_threadpool(_open, record, byte_range)
-    except (ObjectChangedError, AudioNotFoundError):
-        # The object moved since the record was read (re-uploaded or deleted): forget the
-        # record so that the player's retry sees the new one.
-        records.forget(filename)
-        raise
-    return StreamingResponse(
-        _body(stream), status_code=status, headers=response_headers, media_type="audio/mpeg"
-    )
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=response_headers, media_type="audio/mpeg")
+        try:
+            stream = await run_in_threadpool(_open, record, byte_range)
+        except (ObjectChangedError, AudioNotFoundError):
+            # The object moved since the record was read (re-uploaded or deleted): forget the
+            # record, and look again (a deleted file then answers 404).
+            records.forget(filename)
+            if attempt:
+                raise
+            continue
+        return StreamingResponse(
+            _body(stream), status_code=status, headers=response_headers, media_type="audio/mpeg"
+        )
+    raise AssertionError("unreachable")
 
 
 async def health(request: Request) -> Response:
