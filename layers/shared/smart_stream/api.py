@@ -111,7 +111,8 @@ def json_body(app: APIGatewayHttpResolver, model: type[M]) -> M:
     raw = app.current_event.decoded_body or ""
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack ("[[[[..."), still bad JSON.
         raise BadRequestError("The request body is not valid JSON.") from None
     try:
         return model.model_validate(data)
