@@ -92,7 +92,8 @@ def _decode_token(token: str) -> str:
     try:
         padded = token + "=" * (-len(token) % 4)
         after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+    # RecursionError: a forged token of deeply nested JSON ("[[[[...").
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
         raise InvalidQueryError("next_token is not one this API handed out.") from None
     if not isinstance(after, str):
         raise InvalidQueryError("next_token is not one this API handed out.")
