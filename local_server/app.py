@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from python_multipart import create_form_parser
+from python_multipart.exceptions import FormParserError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -85,21 +86,28 @@ async def local_upload(request: Request) -> Response:
     def on_file(file: Any) -> None:
         files[file.field_name.decode()] = file
 
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise BadRequestError("Send the form as multipart/form-data: its fields, then the file.")
+    # python-multipart looks the header up by its canonical name only.
     parser = create_form_parser(
-        {k: v.encode("latin-1") for k, v in request.headers.items()},
+        {"Content-Type": content_type.encode("latin-1")},
         on_field,
         on_file,
         config={"MAX_MEMORY_FILE_SIZE": 1024 * 1024},
     )
-    async for chunk in request.stream():
-        received += len(chunk)
-        if limit is None and "policy" in fields and "signature" in fields:
-            # S3 wants the file last, so the policy is known before the bytes arrive.
-            _, limit = verify_local_upload(fields)
-        if limit is not None and received > limit + 64 * 1024:
-            raise PayloadTooLargeError(f"The file is larger than the {limit} bytes allowed.")
-        await run_in_threadpool(parser.write, chunk)
-    parser.finalize()
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if limit is None and "policy" in fields and "signature" in fields:
+                # S3 wants the file last, so the policy is known before the bytes arrive.
+                _, limit = verify_local_upload(fields)
+            if limit is not None and received > limit + 64 * 1024:
+                raise PayloadTooLargeError(f"The file is larger than the {limit} bytes allowed.")
+            await run_in_threadpool(parser.write, chunk)
+        parser.finalize()
+    except (FormParserError, ValueError) as exc:
+        raise BadRequestError(f"The form cannot be read: {exc}.") from None
     name, limit = verify_local_upload(fields)
     upload = files.get("file")
     if upload is None or upload.size == 0:
