@@ -10,7 +10,7 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 from smart_stream import auth
-from smart_stream.audio_probe import probe_mp3
+from smart_stream.audio_probe import analyse_upload
 from smart_stream.catalog import Catalog, get_catalog
 from smart_stream.errors import (
     AudioExistsError,
@@ -20,6 +20,7 @@ from smart_stream.errors import (
     PayloadTooLargeError,
     UnprocessableError,
 )
+from smart_stream.metadata import record_for
 from smart_stream.models import (
     AudioFile,
     AudioList,
@@ -178,22 +179,14 @@ def upload_audio(
         )
     if size == 0:
         raise NotMp3Error("The file is empty.")
-    info = probe_mp3(source)
+    analysis = analyse_upload(source)
     previous = catalog.get_audio(filename)
     if not overwrite and (previous is not None or storage.exists(filename)):
         raise AudioExistsError(filename)
     source.seek(0)
     stored = storage.put(filename, source, overwrite=overwrite)
-    record = AudioRecord(
-        **info.model_dump(),
-        filename=filename,
-        size=stored.size,
-        etag=stored.etag,
-        uploaded_at=utc_now(),
-        status=AudioStatus.READY,
-        # A replaced file keeps its device URL: cards that play it go on working.
-        credential_version=previous.credential_version if previous else 1,
-    )
+    # A replaced file keeps its device URL: cards that play it go on working.
+    record = record_for(filename, stored.size, stored.etag, utc_now(), analysis, None, previous)
     try:
         catalog.put_audio(record)
     except Exception:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +48,13 @@ class AudioRecord(AudioInfo):
     transcript: str | None = None
     #: Bumped to revoke the device URLs handed out so far.
     credential_version: int = 1
+    #: Where the audio frames are: from the first real frame to the end of the last whole
+    #: one, past every tag and Xing/Info/VBRI frame (what queues join). None until analysed.
+    audio_start: int | None = None
+    audio_end: int | None = None
+
+    #: Fields kept inside the app, never in the AudioFile JSON.
+    INTERNAL: ClassVar[set[str]] = {"transcript", "credential_version", "audio_start", "audio_end"}
 
     def matches(self, needle: str) -> bool:
         """Case-insensitive search over the fields the contract names."""
@@ -68,7 +76,7 @@ class AudioFile(AudioInfo):
 
     @classmethod
     def from_record(cls, record: AudioRecord, url: str) -> AudioFile:
-        return cls(**record.model_dump(exclude={"transcript", "credential_version"}), url=url)
+        return cls(**record.model_dump(exclude=AudioRecord.INTERNAL), url=url)
 
 
 class AudioList(BaseModel):

@@ -23,6 +23,9 @@ _VERSIONS = {0: "2.5", 2: "2", 3: "1"}  # 1 is reserved
 _LAYERS = {1: 3, 2: 2, 3: 1}  # 0 is reserved
 
 ID3V2_HEADER_SIZE = 10
+#: Longest MPEG audio frame the header parser admits (layer II, 160 kbps, 8 kHz): a run of
+#: frames that starts inside a window needs this much room past it to be seen whole.
+LONGEST_FRAME = 2881
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,13 @@ class FrameHeader:
     channels: int
     length: int
     samples: int
+    protected: bool = False  # a 16-bit CRC follows the header
+
+    @property
+    def side_info_size(self) -> int:
+        if self.version == "1":
+            return 17 if self.channels == 1 else 32
+        return 9 if self.channels == 1 else 17
 
     def same_stream(self, other: FrameHeader) -> bool:
         """Whether two frames can belong to one stream (and so be joined)."""
@@ -80,7 +90,27 @@ def parse_frame_header(data: bytes | bytearray | memoryview, offset: int = 0) ->
     else:  # layer III of MPEG-2 / 2.5
         samples = 576
         length = 72 * bitrate // sample_rate + padding
-    return FrameHeader(version, layer, bitrate, sample_rate, padding, channels, length, samples)
+    protected = not (b1 & 1)
+    return FrameHeader(
+        version, layer, bitrate, sample_rate, padding, channels, length, samples, protected
+    )
+
+
+def info_frame_kind(
+    data: bytes | bytearray | memoryview, offset: int, header: FrameHeader
+) -> str | None:
+    """ "Xing", "Info" or "VBRI" when the frame at ``offset`` is an encoder's header frame
+    (silence that carries the frame count): such a frame is not audio and must not sit in the
+    middle of a joined stream."""
+    if header.layer != 3:
+        return None
+    xing_at = offset + 4 + (2 if header.protected else 0) + header.side_info_size
+    marker = bytes(data[xing_at : xing_at + 4])
+    if marker in (b"Xing", b"Info"):
+        return marker.decode()
+    if bytes(data[offset + 36 : offset + 40]) == b"VBRI":
+        return "VBRI"
+    return None
 
 
 def id3v2_size(data: bytes | bytearray | memoryview, offset: int = 0) -> int:
@@ -136,3 +166,32 @@ def _run_follows(
             return False
         header = following
     return True
+
+
+ID3V1_SIZE = 128
+APE_FOOTER_SIZE = 32
+#: How far from the end trailing tags are looked for at once; larger tags cost another read.
+TAIL_WINDOW = 64 * 1024
+
+
+def trailing_tag_size(tail: bytes | bytearray | memoryview) -> int:
+    """Size of the one tag that ends exactly at the end of ``tail`` (ID3v1, APEv2, Lyrics3v2,
+    or an appended ID3v2.4 with footer), or 0. Call again on what precedes it for stacks."""
+    end = len(tail)
+    if end >= ID3V1_SIZE and bytes(tail[end - ID3V1_SIZE : end - ID3V1_SIZE + 3]) == b"TAG":
+        return ID3V1_SIZE
+    if end >= APE_FOOTER_SIZE and bytes(tail[end - 32 : end - 24]) == b"APETAGEX":
+        footer = bytes(tail[end - 32 : end])
+        body = int.from_bytes(footer[12:16], "little")  # items + footer, without the header
+        has_header = bool(int.from_bytes(footer[20:24], "little") & 0x80000000)
+        return body + (APE_FOOTER_SIZE if has_header else 0)
+    if end >= 15 and bytes(tail[end - 9 : end]) == b"LYRICS200":
+        digits = bytes(tail[end - 15 : end - 9])
+        if digits.isdigit():
+            return int(digits) + 15
+    if end >= 10 and bytes(tail[end - 10 : end - 7]) == b"3DI":
+        size = 0
+        for b in bytes(tail[end - 4 : end]):
+            size = (size << 7) | (b & 0x7F)
+        return size + 20
+    return 0

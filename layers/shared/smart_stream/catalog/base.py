@@ -9,7 +9,10 @@ from typing import Protocol
 from smart_stream.models import AudioRecord, AudioStatus
 
 #: The catalogue's schema version; adapters migrate forward to it when they start.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Status of the record left where an object was deleted, so that an older event arriving
+#: late cannot bring it back. Never listed, never returned.
+TOMBSTONE = "deleted"
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,11 @@ class Page:
     records: list[AudioRecord]
     #: The filename to continue after, or None on the last page.
     after: str | None
+
+
+def normalize_sequencer(sequencer: str) -> str:
+    """S3 sequencers are hex strings of varying length: compare them left-padded."""
+    return sequencer.upper().rjust(32, "0")
 
 
 def search_text(record: AudioRecord) -> str:
@@ -30,12 +38,17 @@ class Catalog(Protocol):
 
     def get_audio(self, filename: str) -> AudioRecord | None: ...
 
-    def put_audio(self, record: AudioRecord) -> None:
-        """Create or replace the record of ``record.filename``."""
+    def put_audio(self, record: AudioRecord, *, sequencer: str | None = None) -> bool:
+        """Create or replace the record of ``record.filename``.
+
+        With the ``sequencer`` of the S3 event it comes from, only if that event is newer than
+        the last one applied to this name (False, and nothing written, when it is not).
+        """
         ...
 
-    def delete_audio(self, filename: str) -> bool:
-        """Remove the record; False if there was none."""
+    def delete_audio(self, filename: str, *, sequencer: str | None = None) -> bool:
+        """Remove the record; False if there was none (or, with a ``sequencer``, if a newer
+        event was applied already). With a sequencer a tombstone keeps it."""
         ...
 
     def list_audio(

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smart_stream.catalog.base import SCHEMA_VERSION, Page, search_text
+from smart_stream.catalog.base import (
+    SCHEMA_VERSION,
+    TOMBSTONE,
+    Page,
+    normalize_sequencer,
+    search_text,
+)
 from smart_stream.errors import ServiceUnavailableError
 from smart_stream.models import AudioRecord, AudioStatus
 
@@ -49,7 +55,8 @@ class DynamoCatalog:
         version = int(item["version"]["N"]) if item else 0
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"Table {self.table} has schema {version}, newer than this code's.")
-        # Version 1 needs no data changes; later versions add their steps here.
+        # Versions 1 and 2 need no data changes (2 adds the optional "sequencer" attribute);
+        # later versions add their steps here.
         if version < SCHEMA_VERSION:
             _guard(
                 lambda: self.client.put_item(
@@ -72,27 +79,73 @@ class DynamoCatalog:
             )
         )
         item = response.get("Item")
-        return None if item is None else AudioRecord.model_validate_json(item["record"]["S"])
+        if item is None or "record" not in item:  # absent, or a tombstone
+            return None
+        return AudioRecord.model_validate_json(item["record"]["S"])
 
-    def put_audio(self, record: AudioRecord) -> None:
-        item = {
-            "pk": {"S": AUDIO_PK},
-            "sk": {"S": record.filename},
-            "status": {"S": record.status.value},
-            "search_text": {"S": search_text(record)},
-            "record": {"S": record.model_dump_json()},
-        }
-        _guard(lambda: self.client.put_item(TableName=self.table, Item=item))
-
-    def delete_audio(self, filename: str) -> bool:
-        response = _guard(
-            lambda: self.client.delete_item(
-                TableName=self.table,
-                Key={"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
-                ReturnValues="ALL_OLD",
-            )
+    def put_audio(self, record: AudioRecord, *, sequencer: str | None = None) -> bool:
+        return self._update(
+            record.filename,
+            "SET #status = :status, search_text = :search, #record = :record",
+            {
+                ":status": {"S": record.status.value},
+                ":search": {"S": search_text(record)},
+                ":record": {"S": record.model_dump_json()},
+            },
+            sequencer,
         )
-        return "Attributes" in response
+
+    def delete_audio(self, filename: str, *, sequencer: str | None = None) -> bool:
+        if sequencer is None:
+            response = _guard(
+                lambda: self.client.delete_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
+                    ReturnValues="ALL_OLD",
+                )
+            )
+            return "record" in response.get("Attributes", {})
+        existed = self.get_audio(filename) is not None
+        tombstone = self._update(
+            filename,
+            "SET #status = :status, search_text = :search REMOVE #record",
+            {":status": {"S": TOMBSTONE}, ":search": {"S": ""}},
+            sequencer,
+        )
+        return tombstone and existed
+
+    def _update(
+        self, filename: str, update: str, values: dict[str, Any], sequencer: str | None
+    ) -> bool:
+        """One UpdateItem; with a sequencer, only if it is newer than the one stored (a write
+        that is not an event's keeps the last event's sequencer)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
+            "UpdateExpression": update,
+            "ExpressionAttributeNames": {"#status": "status", "#record": "record"},
+            "ExpressionAttributeValues": dict(values),
+        }
+        if sequencer is not None:
+            set_part, _, remove_part = update.partition(" REMOVE ")
+            kwargs["UpdateExpression"] = f"{set_part}, sequencer = :seq" + (
+                f" REMOVE {remove_part}" if remove_part else ""
+            )
+            kwargs["ConditionExpression"] = "attribute_not_exists(sequencer) OR sequencer < :seq"
+            kwargs["ExpressionAttributeValues"][":seq"] = {"S": normalize_sequencer(sequencer)}
+        try:
+            self.client.update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise ServiceUnavailableError(
+                "The catalogue is unavailable; try again shortly."
+            ) from exc
+        except BotoCoreError as exc:
+            raise ServiceUnavailableError(
+                "The catalogue is unavailable; try again shortly."
+            ) from exc
+        return True
 
     def _query(self, **kwargs: Any) -> Iterator[tuple[AudioRecord, dict[str, Any]]]:
         """Every matching record in sort-key order, page after page."""

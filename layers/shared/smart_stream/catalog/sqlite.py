@@ -7,7 +7,13 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
-from smart_stream.catalog.base import SCHEMA_VERSION, Page, search_text
+from smart_stream.catalog.base import (
+    SCHEMA_VERSION,
+    TOMBSTONE,
+    Page,
+    normalize_sequencer,
+    search_text,
+)
 from smart_stream.models import AudioRecord, AudioStatus
 
 
@@ -22,8 +28,13 @@ def _migrate_to_1(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_to_2(db: sqlite3.Connection) -> None:
+    # The sequencer of the last S3 event applied to each name (stale events are dropped).
+    db.execute("ALTER TABLE audio_files ADD COLUMN sequencer TEXT")
+
+
 #: Migration n takes the schema from version n to n + 1 (index 0: from nothing to 1).
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1, _migrate_to_2]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -69,20 +80,53 @@ class SqliteCatalog:
     def get_audio(self, filename: str) -> AudioRecord | None:
         row = (
             self._db()
-            .execute("SELECT record FROM audio_files WHERE filename = ?", (filename,))
+            .execute(
+                "SELECT record FROM audio_files WHERE filename = ? AND status != ?",
+                (filename, TOMBSTONE),
+            )
             .fetchone()
         )
         return None if row is None else AudioRecord.model_validate_json(row[0])
 
-    def put_audio(self, record: AudioRecord) -> None:
-        self._db().execute(
-            "INSERT OR REPLACE INTO audio_files (filename, status, search_text, record)"
-            " VALUES (?, ?, ?, ?)",
-            (record.filename, record.status.value, search_text(record), record.model_dump_json()),
+    def put_audio(self, record: AudioRecord, *, sequencer: str | None = None) -> bool:
+        values = (
+            record.filename,
+            record.status.value,
+            search_text(record),
+            record.model_dump_json(),
         )
+        return self._upsert(values, sequencer)
 
-    def delete_audio(self, filename: str) -> bool:
-        cursor = self._db().execute("DELETE FROM audio_files WHERE filename = ?", (filename,))
+    def delete_audio(self, filename: str, *, sequencer: str | None = None) -> bool:
+        if sequencer is None:
+            cursor = self._db().execute(
+                "DELETE FROM audio_files WHERE filename = ? AND status != ?", (filename, TOMBSTONE)
+            )
+            return cursor.rowcount > 0
+        existed = self.get_audio(filename) is not None
+        return self._upsert((filename, TOMBSTONE, "", ""), sequencer) and existed
+
+    def _upsert(self, values: tuple[str, str, str, str], sequencer: str | None) -> bool:
+        if sequencer is None:
+            # A write that is not an event's keeps the last event's sequencer.
+            cursor = self._db().execute(
+                "INSERT INTO audio_files (filename, status, search_text, record)"
+                " VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(filename) DO UPDATE SET status = excluded.status,"
+                " search_text = excluded.search_text, record = excluded.record",
+                values,
+            )
+        else:
+            cursor = self._db().execute(
+                "INSERT INTO audio_files (filename, status, search_text, record, sequencer)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(filename) DO UPDATE SET status = excluded.status,"
+                " search_text = excluded.search_text, record = excluded.record,"
+                " sequencer = excluded.sequencer"
+                " WHERE audio_files.sequencer IS NULL"
+                " OR audio_files.sequencer < excluded.sequencer",
+                (*values, normalize_sequencer(sequencer)),
+            )
         return cursor.rowcount > 0
 
     def list_audio(

@@ -1,0 +1,327 @@
+"""What an MP3 is, read from as few bytes as possible: stream parameters, exact duration,
+ID3 tags, and the audio byte span (first real frame to the end of the last whole frame, past
+every ID3v2, Xing/Info/VBRI, APEv2, Lyrics3 and ID3v1 tag) that queues join on.
+
+Reads go through a ``RangedFile``: a CBR file, or one with a Xing/VBRI header, costs the head
+block, the tail block and one block in the middle, whatever its length. Only a VBR file
+without a header (or with one that lies) is scanned, once, frame by frame, in constant memory.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from smart_stream.errors import NotMp3Error
+from smart_stream.models import AudioInfo
+from smart_stream.mp3 import (
+    ID3V1_SIZE,
+    ID3V2_HEADER_SIZE,
+    LONGEST_FRAME,
+    TAIL_WINDOW,
+    FrameHeader,
+    find_frame_run,
+    id3v2_size,
+    info_frame_kind,
+    parse_frame_header,
+    trailing_tag_size,
+)
+from smart_stream.ranged_file import RangedFile
+
+#: How far past the leading tags the first frame may be (junk some encoders leave).
+HEAD_WINDOW = 64 * 1024
+#: Consecutive frames that make a sure start (a stray 0xFFE in junk is not one).
+_RUN = 3
+#: Bytes looked at around the middle to tell a VBR stream without a header from CBR.
+MIDDLE_WINDOW = 8 * 1024
+#: Leading ID3v2 tags up to this size are read whole; larger ones (cover art) are walked
+#: frame header by frame header, and only the text frames wanted are read.
+WHOLE_TAG_LIMIT = 256 * 1024
+_WANTED_FRAMES = {b"TIT2": "title", b"TPE1": "artist", b"TALB": "album"}
+_MAX_TEXT_FRAME = 16 * 1024
+
+#: scan(start, end_inclusive) -> the bytes of that span, in chunks (one sequential read).
+Scan = Callable[[int, int], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class AudioAnalysis:
+    info: AudioInfo
+    audio_start: int
+    audio_end: int  # exclusive
+    frame: FrameHeader  # the first audio frame: what the stream is
+    scanned: bool  # True when every frame was walked
+
+
+def _syncsafe(data: bytes) -> int:
+    value = 0
+    for b in data:
+        value = (value << 7) | (b & 0x7F)
+    return value
+
+
+def _to_syncsafe(value: int) -> bytes:
+    return bytes((value >> shift) & 0x7F for shift in (21, 14, 7, 0))
+
+
+def _leading_tags_end(f: RangedFile) -> int:
+    offset = 0
+    while offset < f.size and (size := id3v2_size(f.pread(offset, offset + ID3V2_HEADER_SIZE))):
+        offset += size
+    return offset
+
+
+def _trailing_tags_start(f: RangedFile, floor: int) -> int:
+    end = f.size
+    while end > floor:
+        size = trailing_tag_size(f.pread(max(floor, end - TAIL_WINDOW), end))
+        if size == 0 or end - size < floor:
+            break
+        end -= size
+    return end
+
+
+def _walk(window: bytes, pos: int, first: FrameHeader) -> tuple[int, list[int]]:
+    """Walk whole frames of ``first``'s stream from ``pos``; (end of the last, bitrates)."""
+    bitrates: list[int] = []
+    while True:
+        header = parse_frame_header(window, pos)
+        if header is None or not header.same_stream(first) or pos + header.length > len(window):
+            return pos, bitrates
+        bitrates.append(header.bitrate)
+        pos += header.length
+
+
+def _read_tags(f: RangedFile, leading_end: int, trailing_start: int) -> dict[str, str]:
+    if leading_end:
+        tags = _id3v2_text(f)
+        if tags:
+            return tags
+    if trailing_start <= f.size - ID3V1_SIZE:
+        tail = f.pread(f.size - ID3V1_SIZE, f.size)
+        if tail[:3] == b"TAG":
+            return _id3v1_text(tail)
+    return {}
+
+
+def _id3v1_text(tag: bytes) -> dict[str, str]:
+    fields = {"title": tag[3:33], "artist": tag[33:63], "album": tag[63:93]}
+    found = {}
+    for key, raw in fields.items():
+        text = raw.split(b"\x00", 1)[0].decode("latin-1").strip()
+        if text:
+            found[key] = text
+    return found
+
+
+def _id3v2_text(f: RangedFile) -> dict[str, str]:
+    from mutagen import MutagenError
+    from mutagen.easyid3 import EasyID3
+
+    header = f.pread(0, ID3V2_HEADER_SIZE)
+    size = id3v2_size(header)
+    if size <= WHOLE_TAG_LIMIT:
+        tag = f.pread(0, size)
+    else:
+        tag = _text_frames_only(f, header, size)
+        if tag is None:
+            return {}
+    try:
+        easy = EasyID3(io.BytesIO(tag))
+    except (MutagenError, ValueError, EOFError):
+        return {}
+    found = {}
+    for key in ("title", "artist", "album"):
+        values = easy.get(key) or []
+        text = str(values[0]).strip() if values else ""
+        if text:
+            found[key] = text
+    return found
+
+
+def _text_frames_only(f: RangedFile, header: bytes, size: int) -> bytes | None:
+    """A small ID3v2 tag holding only the title/artist/album frames of a large one, read
+    frame header by frame header so that cover art is skipped, not downloaded."""
+    major, flags = header[3], header[5]
+    if major not in (3, 4) or flags & 0x80:  # v2.2 or whole-tag unsynchronisation
+        return None
+    pos = ID3V2_HEADER_SIZE
+    if flags & 0x40:  # extended header
+        raw = f.pread(pos, pos + 4)
+        pos += _syncsafe(raw) if major == 4 else int.from_bytes(raw, "big") + 4
+    frames = []
+    wanted = set(_WANTED_FRAMES)
+    while wanted and pos + 10 <= size:
+        frame_header = f.pread(pos, pos + 10)
+        frame_id = frame_header[:4]
+        if not frame_id.strip(b"\x00"):
+            break  # padding
+        raw = frame_header[4:8]
+        length = _syncsafe(raw) if major == 4 else int.from_bytes(raw, "big")
+        if frame_id in wanted and length <= _MAX_TEXT_FRAME:
+            frames.append(f.pread(pos, pos + 10 + length))
+            wanted.discard(frame_id)
+        pos += 10 + length
+    body = b"".join(frames)
+    return b"ID3" + bytes([major, 0, 0]) + _to_syncsafe(len(body)) + body
+
+
+def _mutagen_xing(f: RangedFile, first_pos: int) -> tuple[float, int, bool] | None:
+    """(duration, bitrate, is_vbr) from the Xing/Info/VBRI header, through mutagen."""
+    from mutagen import MutagenError
+    from mutagen.mp3 import BitrateMode, MPEGInfo
+
+    f.seek(first_pos)
+    try:
+        info = MPEGInfo(f, offset=first_pos)
+    except (MutagenError, ValueError, EOFError):
+        return None
+    if info.bitrate_mode is BitrateMode.UNKNOWN or not info.length:
+        return None
+    is_vbr = info.bitrate_mode in (BitrateMode.VBR, BitrateMode.ABR)
+    return float(info.length), int(info.bitrate), is_vbr
+
+
+def scan_frames(
+    chunks: Iterable[bytes], first: FrameHeader, start: int
+) -> tuple[int, int, int, set[int]]:
+    """Walk every frame of a stream given as chunks from ``start``: (samples, frames, end of
+    the last whole frame, bitrates seen). Junk between frames is skipped by resyncing."""
+    carry = b""
+    base = start  # stream offset of carry[0]
+    samples = frames = 0
+    end = start
+    bitrates: set[int] = set()
+    for chunk in chunks:
+        buf = carry + chunk
+        pos = 0
+        while len(buf) - pos >= 4:
+            header = parse_frame_header(buf, pos)
+            if header is None or not header.same_stream(first):
+                nxt = buf.find(b"\xff", pos + 1)
+                pos = nxt if nxt >= 0 else len(buf)
+                continue
+            if pos + header.length > len(buf):
+                break  # the frame continues in the next chunk
+            samples += header.samples
+            frames += 1
+            bitrates.add(header.bitrate)
+            pos += header.length
+            end = base + pos
+        carry = buf[pos:]
+        base += pos
+    return samples, frames, end, bitrates
+
+
+def analyse_mp3(f: RangedFile, scan: Scan) -> AudioAnalysis:
+    """Analyse the MP3 behind ``f``. Raises ``NotMp3Error`` saying why it is not one."""
+    if f.size == 0:
+        raise NotMp3Error("The file is empty.")
+    leading_end = _leading_tags_end(f)
+    if leading_end >= f.size:
+        raise NotMp3Error("The file holds ID3 tags but no audio.")
+    head = f.pread(leading_end, leading_end + HEAD_WINDOW + _RUN * LONGEST_FRAME)
+    found = find_frame_run(head, run=_RUN)
+    if found is None or found[0] >= HEAD_WINDOW:
+        raise NotMp3Error("This is not an MP3: no MPEG audio frames were found.")
+    rel, first = found
+    if first.layer != 3:
+        raise NotMp3Error(f"This is MPEG layer {first.layer} audio, not MP3 (layer 3).")
+    first_pos = leading_end + rel
+    kind = info_frame_kind(head, rel, first)
+    audio_start = first_pos + (first.length if kind else 0)
+    trailing_start = _trailing_tags_start(f, audio_start)
+    tags = _read_tags(f, leading_end, trailing_start)
+
+    # The head: frames from the first audio frame on.
+    head_rel = audio_start - leading_end
+    _, head_rates = _walk(head[: trailing_start - leading_end], head_rel, first)
+    # The tail: from a sure frame run near the end, walk to the last whole frame.
+    tail_from = max(audio_start, trailing_start - 16 * 1024)
+    tail = f.pread(tail_from, trailing_start)
+    tail_found = find_frame_run(tail)
+    if not head_rates or tail_found is None:
+        return _scanned(scan, first, audio_start, trailing_start, tags)
+    tail_end, tail_rates = _walk(tail, tail_found[0], first)
+    audio_end = tail_from + tail_end
+    span = audio_end - audio_start
+
+    if kind is not None:
+        xing = _mutagen_xing(f, first_pos)
+        # A header that disagrees with the bytes present (a cut or patched file) is not
+        # trusted: the frames are counted instead.
+        if xing is not None and _plausible(xing[0], xing[1], span, first):
+            duration, bitrate, is_vbr = xing
+            return _result(first, duration, bitrate, is_vbr, audio_start, audio_end, tags, False)
+        return _scanned(scan, first, audio_start, trailing_start, tags)
+
+    rates = set(head_rates) | set(tail_rates)
+    if len(rates) == 1:
+        middle = audio_start + span // 2
+        window = f.pread(middle, min(middle + MIDDLE_WINDOW, audio_end))
+        mid_found = find_frame_run(window)
+        if mid_found is not None:
+            rates |= set(_walk(window, mid_found[0], first)[1])
+    if len(rates) > 1:
+        return _scanned(scan, first, audio_start, trailing_start, tags)
+    bitrate = first.bitrate
+    return _result(first, span * 8 / bitrate, bitrate, False, audio_start, audio_end, tags, False)
+
+
+def _plausible(duration: float, bitrate: int, span: int, first: FrameHeader) -> bool:
+    claimed = duration * bitrate / 8
+    return abs(claimed - span) <= max(4 * first.length, span * 0.02)
+
+
+def _scanned(
+    scan: Scan, first: FrameHeader, audio_start: int, stop: int, tags: dict[str, str]
+) -> AudioAnalysis:
+    samples, frames, audio_end, rates = scan_frames(scan(audio_start, stop - 1), first, audio_start)
+    if frames == 0:
+        raise NotMp3Error("This MP3 has no whole audio frame.")
+    duration = samples / first.sample_rate
+    bitrate = round((audio_end - audio_start) * 8 / duration) if duration else first.bitrate
+    return _result(first, duration, bitrate, len(rates) > 1, audio_start, audio_end, tags, True)
+
+
+def _result(
+    first: FrameHeader,
+    duration: float,
+    bitrate: int,
+    is_vbr: bool,
+    audio_start: int,
+    audio_end: int,
+    tags: dict[str, str],
+    scanned: bool,
+) -> AudioAnalysis:
+    info = AudioInfo(
+        duration=round(duration, 3),
+        bitrate=bitrate,
+        bitrate_mode="VBR" if is_vbr else "CBR",
+        sample_rate=first.sample_rate,
+        channels=first.channels,
+        mpeg_version=first.version,
+        **tags,
+    )
+    return AudioAnalysis(info, audio_start, audio_end, first, scanned)
+
+
+def analyse_file(source: io.BufferedIOBase | io.RawIOBase | io.BytesIO, size: int) -> AudioAnalysis:
+    """Analyse a local seekable file object (an upload being checked)."""
+
+    def fetch(start: int, end: int) -> bytes:
+        source.seek(start)
+        return source.read(end - start + 1) or b""
+
+    def scan(start: int, end: int) -> Iterable[bytes]:
+        source.seek(start)
+        remaining = end - start + 1
+        while remaining > 0:
+            chunk = source.read(min(1024 * 1024, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+    return analyse_mp3(RangedFile(fetch, size), scan)

@@ -1,0 +1,139 @@
+"""The metadata pipeline: an object landed in (or left) storage, by whatever route; put what
+it is into the Catalog, reading only what is needed, safe against duplicate, stale and
+out-of-order events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from smart_stream.audio_analysis import AudioAnalysis, Scan, analyse_mp3
+from smart_stream.catalog import Catalog, get_catalog
+from smart_stream.errors import AudioNotFoundError, NotMp3Error, ObjectChangedError
+from smart_stream.models import AudioRecord, AudioStatus
+from smart_stream.names import filename_problem
+from smart_stream.ranged_file import RangedFile
+from smart_stream.storage import Storage, get_storage
+
+logger = logging.getLogger("smart_stream.metadata")
+
+
+def object_reader(storage: Storage, name: str, size: int, etag: str) -> RangedFile:
+    """A seekable file over ranged reads of exactly this version of the object."""
+
+    def fetch(start: int, end: int) -> bytes:
+        return b"".join(storage.open_range(name, start, end, if_match=etag))
+
+    return RangedFile(fetch, size)
+
+
+def object_scan(storage: Storage, name: str, etag: str) -> Scan:
+    def scan(start: int, end: int) -> Iterable[bytes]:
+        stream = storage.open_range(name, start, end, if_match=etag, chunk_size=1024 * 1024)
+        try:
+            yield from stream
+        finally:
+            stream.close()
+
+    return scan
+
+
+def analyse_object(
+    storage: Storage, name: str, size: int, etag: str
+) -> tuple[AudioAnalysis, RangedFile]:
+    reader = object_reader(storage, name, size, etag)
+    return analyse_mp3(reader, object_scan(storage, name, etag)), reader
+
+
+def record_for(
+    name: str,
+    size: int,
+    etag: str,
+    uploaded_at: datetime,
+    analysis: AudioAnalysis | None,
+    reason: str | None,
+    previous: AudioRecord | None,
+) -> AudioRecord:
+    """The catalogue record of one object version, keeping what belongs to the name rather
+    than to the bytes (its device credential version, a TTS transcript)."""
+    kept = {}
+    if previous is not None:
+        kept = {
+            "credential_version": previous.credential_version,
+            "transcript": previous.transcript,
+            "transcript_status": previous.transcript_status,
+        }
+    if analysis is None:
+        return AudioRecord(
+            filename=name,
+            size=size,
+            etag=etag,
+            uploaded_at=uploaded_at,
+            status=AudioStatus.INVALID,
+            status_reason=reason,
+            **kept,
+        )
+    return AudioRecord(
+        **analysis.info.model_dump(),
+        filename=name,
+        size=size,
+        etag=etag,
+        uploaded_at=uploaded_at,
+        status=AudioStatus.READY,
+        audio_start=analysis.audio_start,
+        audio_end=analysis.audio_end,
+        **kept,
+    )
+
+
+def object_created(
+    name: str,
+    *,
+    size: int,
+    etag: str,
+    uploaded_at: datetime,
+    sequencer: str | None,
+    storage: Storage | None = None,
+    catalog: Catalog | None = None,
+) -> AudioRecord | None:
+    """Catalogue one new object version. None when the event is stale or not for audio."""
+    if filename_problem(name) is not None:
+        logger.info("ignoring an object that is not an audio file", extra={"key": name})
+        return None
+    storage = storage or get_storage()
+    catalog = catalog or get_catalog()
+    etag = etag if etag.startswith('"') else f'"{etag}"'
+    previous = catalog.get_audio(name)
+    if (
+        previous is not None
+        and previous.etag == etag
+        and previous.status is not AudioStatus.PENDING
+    ):
+        # The same version again (a duplicate event, or the upload function got there
+        # first): record the sequencer, read nothing.
+        if sequencer:
+            catalog.put_audio(previous, sequencer=sequencer)
+        return previous
+    try:
+        analysis, reader = analyse_object(storage, name, size, etag)
+        reason = None
+        logger.info(
+            "analysed",
+            extra={"key": name, "requests": reader.requests, "bytes": reader.bytes_fetched},
+        )
+    except NotMp3Error as exc:
+        analysis, reason = None, exc.message
+    except (ObjectChangedError, AudioNotFoundError):
+        # This version is gone already: a newer event (or a delete) will follow.
+        logger.info("stale event: the object changed since", extra={"key": name})
+        return None
+    record = record_for(name, size, etag, uploaded_at, analysis, reason, previous)
+    applied = catalog.put_audio(record, sequencer=sequencer)
+    return record if applied else None
+
+
+def object_removed(name: str, *, sequencer: str | None, catalog: Catalog | None = None) -> bool:
+    if filename_problem(name) is not None:
+        return False
+    return (catalog or get_catalog()).delete_audio(name, sequencer=sequencer)
