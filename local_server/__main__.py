@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -40,7 +41,10 @@ def main() -> int:
         http="httptools",
         loop="uvloop" if sys.platform != "win32" else "asyncio",
     )
-    uvicorn.Server(config).run()
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal it caught: a stop
+    # asked for is a clean exit, not a traceback and a killed-by-signal status.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
     return 0
 
 
