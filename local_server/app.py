@@ -27,11 +27,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from local_server import lambda_bridge
 from local_server.s3_events import S3EventDispatcher
 from local_server.template import DeviceRoute, HttpRoute, LocalTemplate, read_template
+from local_server.watcher import DirectoryWatcher
 from smart_stream.asgi import install_error_handlers
+from smart_stream.catalog import get_catalog
 from smart_stream.errors import BadRequestError, PayloadTooLargeError
 from smart_stream.local_uploads import LOCAL_UPLOAD_PATH, verify_local_upload
+from smart_stream.settings import get_settings
 from smart_stream.storage import get_storage
-from smart_stream.storage.local import add_change_listener, remove_change_listener
+from smart_stream.storage.base import add_change_listener, remove_change_listener
+from smart_stream.storage.local import LocalDirectoryStorage
 
 logger = logging.getLogger("local_server")
 _PARAM = re.compile(r"\{(\w+)\+?\}")
@@ -166,13 +170,27 @@ def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
     template = read_template(template_path)
     dispatcher = S3EventDispatcher(template.s3_subscriptions)
 
+    storage = get_storage()
+    watcher: DirectoryWatcher | None = None
+    interval = get_settings().local_watch_seconds
+    if isinstance(storage, LocalDirectoryStorage) and template.s3_subscriptions and interval:
+        watcher = DirectoryWatcher(storage.root, dispatcher, interval=interval)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         add_change_listener(dispatcher)
         dispatcher.start()
+        if watcher is not None:
+            add_change_listener(watcher.observe)
+            # What changed while the server was stopped, then what changes while it runs.
+            await run_in_threadpool(watcher.reconcile, get_catalog())
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()
+                remove_change_listener(watcher.observe)
             remove_change_listener(dispatcher)
             dispatcher.stop()
 
@@ -180,5 +198,6 @@ def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
     app = Starlette(routes=build_routes(template), middleware=middleware, lifespan=lifespan)
     install_error_handlers(app)
     app.state.dispatcher = dispatcher
+    app.state.watcher = watcher
     app.state.template = template
     return app

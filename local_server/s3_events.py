@@ -46,9 +46,7 @@ def s3_event(
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
                 "awsRegion": "us-east-1",
-                "eventTime": datetime.now(UTC)
-                .isoformat(timespec="milliseconds")
-                .replace("+00:00", "Z"),
+                "eventTime": _event_time(info),
                 "eventName": _EVENT_NAMES[kind],
                 "userIdentity": {"principalId": "local"},
                 "requestParameters": {"sourceIPAddress": "127.0.0.1"},
@@ -66,6 +64,12 @@ def s3_event(
             }
         ]
     }
+
+
+def _event_time(info: ObjectInfo) -> str:
+    # S3 stamps an event with the time the object was written.
+    moment = info.last_modified or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _subscribed(patterns: tuple[str, ...], event_name: str) -> bool:

@@ -29,7 +29,6 @@ from smart_stream.models import (
     SearchResult,
     UploadUrlRequest,
     UploadUrlResponse,
-    utc_now,
 )
 from smart_stream.names import validate_filename
 from smart_stream.settings import MAX_PRESIGNED_UPLOAD_BYTES, MAX_UPLOAD_BYTES, get_settings
@@ -186,7 +185,9 @@ def upload_audio(
     source.seek(0)
     stored = storage.put(filename, source, overwrite=overwrite)
     # A replaced file keeps its device URL: cards that play it go on working.
-    record = record_for(filename, stored.size, stored.etag, utc_now(), analysis, None, previous)
+    record = record_for(
+        filename, stored.size, stored.etag, stored.last_modified, analysis, None, previous
+    )
     try:
         catalog.put_audio(record)
     except Exception:

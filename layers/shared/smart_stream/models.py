@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def utc_now() -> datetime:
@@ -52,6 +52,13 @@ class AudioRecord(AudioInfo):
     #: one, past every tag and Xing/Info/VBRI frame (what queues join). None until analysed.
     audio_start: int | None = None
     audio_end: int | None = None
+
+    @field_validator("uploaded_at")
+    @classmethod
+    def _whole_seconds(cls, value: datetime) -> datetime:
+        # HTTP dates (Last-Modified) have whole seconds, and so do S3's: whoever catalogues a
+        # version (the upload function or the metadata pipeline) writes the same record.
+        return value.replace(microsecond=0)
 
     #: Fields kept inside the app, never in the AudioFile JSON.
     INTERNAL: ClassVar[set[str]] = {"transcript", "credential_version", "audio_start", "audio_end"}

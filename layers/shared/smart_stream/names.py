@@ -12,10 +12,17 @@ MAX_FILENAME_BYTES = 255
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+#: Unicode's Bidi_Control characters: they make a name display as another (spoofing).
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
 def _is_control(char: str) -> bool:
-    # Cc covers C0, DEL and C1; Cf/Zl/Zp (bidi overrides, line separators) are as unwelcome
-    # in a name shown to parents and written into HTTP headers.
-    return unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}
+    # Cc covers C0, DEL and C1; line and paragraph separators and the bidi controls are as
+    # unwelcome in a name shown to parents. Other format characters stay allowed: the
+    # zero-width joiner builds emoji (👨‍👩‍👧) and is part of several scripts' spelling.
+    return unicodedata.category(char) in {"Cc", "Zl", "Zp"} or char in _BIDI_CONTROLS
 
 
 def filename_problem(name: str) -> str | None:

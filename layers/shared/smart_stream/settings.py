@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Local server.
     host: str = "127.0.0.1"
     port: int = 8080
+    #: How often the local server looks for files copied into AUDIO_FILES_DIR (0: never).
+    local_watch_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator(
         "s3_audio_bucket",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol
@@ -16,6 +17,27 @@ class ObjectInfo:
     size: int
     etag: str
     last_modified: datetime
+
+
+#: Called after every write ("ObjectCreated", info) and delete ("ObjectRemoved", info) made
+#: through an adapter, so that the local server can deliver the S3-shaped events the template
+#: subscribes to (deployed, S3 itself sends them and nothing listens here).
+ChangeListener = Callable[[str, ObjectInfo], None]
+_listeners: list[ChangeListener] = []
+
+
+def add_change_listener(listener: ChangeListener) -> None:
+    _listeners.append(listener)
+
+
+def remove_change_listener(listener: ChangeListener) -> None:
+    with contextlib.suppress(ValueError):
+        _listeners.remove(listener)
+
+
+def notify_change(kind: str, info: ObjectInfo) -> None:
+    for listener in list(_listeners):
+        listener(kind, info)
 
 
 @dataclass(frozen=True)

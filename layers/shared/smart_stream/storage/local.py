@@ -14,28 +14,9 @@ from typing import BinaryIO
 
 from smart_stream.errors import AudioExistsError, AudioNotFoundError, ObjectChangedError
 from smart_stream.names import filename_problem, validate_filename
-from smart_stream.storage.base import ObjectInfo, ObjectStream, PresignedPost
-
-#: Called after every write ("ObjectCreated", info) and delete ("ObjectRemoved", info) so
-#: that the local server can deliver the S3-shaped events the template subscribes to.
-ChangeListener = Callable[[str, ObjectInfo], None]
-_listeners: list[ChangeListener] = []
+from smart_stream.storage.base import ObjectInfo, ObjectStream, PresignedPost, notify_change
 
 _TEMP_PREFIX = ".incoming-"
-
-
-def add_change_listener(listener: ChangeListener) -> None:
-    _listeners.append(listener)
-
-
-def remove_change_listener(listener: ChangeListener) -> None:
-    with contextlib.suppress(ValueError):
-        _listeners.remove(listener)
-
-
-def _notify(kind: str, info: ObjectInfo) -> None:
-    for listener in list(_listeners):
-        listener(kind, info)
 
 
 def local_etag(stat: os.stat_result) -> str:
@@ -128,7 +109,7 @@ class LocalDirectoryStorage:
             temp.unlink(missing_ok=True)
             raise
         info = self._info(name, final.stat())
-        _notify("ObjectCreated", info)
+        notify_change("ObjectCreated", info)
         return info
 
     def delete(self, name: str) -> None:
@@ -138,7 +119,7 @@ class LocalDirectoryStorage:
             path.unlink()
         except FileNotFoundError:
             raise AudioNotFoundError(name) from None
-        _notify("ObjectRemoved", info)
+        notify_change("ObjectRemoved", info)
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
         with os.scandir(self.root) as entries:

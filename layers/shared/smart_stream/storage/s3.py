@@ -14,7 +14,7 @@ from smart_stream.errors import (
     ServiceUnavailableError,
 )
 from smart_stream.names import filename_problem, validate_filename
-from smart_stream.storage.base import ObjectInfo, ObjectStream, PresignedPost
+from smart_stream.storage.base import ObjectInfo, ObjectStream, PresignedPost, notify_change
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -117,14 +117,17 @@ class S3Storage:
             raise _translate(exc, name) from exc
         except BotoCoreError as exc:
             raise _translate(exc, name) from exc
-        return self.head(name)
+        info = self.head(name)
+        notify_change("ObjectCreated", info)
+        return info
 
     def delete(self, name: str) -> None:
-        self.head(name)  # S3 deletes of missing keys succeed silently; the API says 404
+        info = self.head(name)  # S3 deletes of missing keys succeed silently; the API says 404
         try:
             self.client.delete_object(Bucket=self.bucket, Key=validate_filename(name))
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, name) from exc
+        notify_change("ObjectRemoved", info)
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
