@@ -33,10 +33,22 @@ def test_template_routes_are_the_deployed_ones():
         ("DELETE", "/api/audio/{filename}"): "DeleteAudioFunction",
         ("POST", "/api/audio/upload"): "UploadAudioFunction",
         ("POST", "/api/audio/upload-url"): "UploadUrlFunction",
+        ("GET", "/api/streams"): "ListQueuesFunction",
+        ("POST", "/api/streams/{name}/queue"): "PutQueueFunction",
+        ("GET", "/api/streams/{name}/queue"): "GetQueueFunction",
+        ("DELETE", "/api/streams/{name}"): "DeleteQueueFunction",
     }
-    [device] = template.device_routes
-    assert (device.path, set(device.methods)) == ("/api/audio/{filename}", {"GET", "HEAD"})
-    assert device.function.logical_id == "StreamAudioFunction"
+    devices = {
+        (d.path, frozenset(d.methods)): d.function.logical_id for d in template.device_routes
+    }
+    assert devices == {
+        ("/api/audio/{filename}", frozenset({"GET", "HEAD"})): "StreamAudioFunction",
+        ("/api/streams/{name}/stream.mp3", frozenset({"GET", "HEAD"})): "QueueStreamFunction",
+    }
+    subscribed: dict[str, set[str]] = {}
+    for subscription in template.s3_subscriptions:
+        subscribed.setdefault(subscription.function.logical_id, set()).update(subscription.events)
+    assert subscribed == {"ExtractMetadataFunction": {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}}
     # Every handler named in the template exists where the template says.
     for route in template.http_routes:
         module = route.function.handler.rpartition(".")[0]

@@ -41,11 +41,10 @@ AUDIO_KIND = "audio"
 VISIBLE = (AudioStatus.PENDING, AudioStatus.READY)
 
 
-def public_base(request_base: str) -> str:
-    """Where device URLs point: PUBLIC_BASE_URL, else the device function's own URL, else the
-    base of the request being answered (local)."""
-    settings = get_settings()
-    base = settings.public_base_url or settings.audio_stream_base_url or request_base
+def public_base(request_base: str, function_url: str | None = None) -> str:
+    """Where device URLs point: PUBLIC_BASE_URL, else the device function's own URL (each
+    function URL is a host of its own), else the base of the request being answered (local)."""
+    base = get_settings().public_base_url or function_url or request_base
     return base.rstrip("/")
 
 
@@ -57,7 +56,8 @@ def device_url(record: AudioRecord, base: str) -> str:
 
 
 def to_audio_file(record: AudioRecord, request_base: str) -> AudioFile:
-    return AudioFile.from_record(record, device_url(record, public_base(request_base)))
+    base = public_base(request_base, get_settings().audio_stream_base_url)
+    return AudioFile.from_record(record, device_url(record, base))
 
 
 def _statuses(raw: str | None) -> tuple[AudioStatus, ...]:
@@ -143,18 +143,28 @@ def get_audio(filename: str, *, request_base: str) -> AudioFile:
 
 
 def delete_audio(
-    filename: str, *, storage: Storage | None = None, catalog: Catalog | None = None
+    filename: str,
+    *,
+    force: bool = False,
+    storage: Storage | None = None,
+    catalog: Catalog | None = None,
 ) -> None:
+    """Delete the object and its record. A file that queues use is 409 (naming them) unless
+    ``force``; then it leaves those queues too."""
+    from smart_stream import queues  # queues builds on this module
+
     storage = storage or get_storage()
     catalog = catalog or get_catalog()
     validate_filename(filename)
     record = catalog.get_audio(filename)
+    queues.check_deletable(filename, force=force, catalog=catalog)
     try:
         storage.delete(filename)
     except AudioNotFoundError:
         if record is None:
             raise
     catalog.delete_audio(filename)
+    queues.leave_queues(filename, catalog)
 
 
 def upload_audio(

@@ -129,11 +129,21 @@ def object_created(
         logger.info("stale event: the object changed since", extra={"key": name})
         return None
     record = record_for(name, size, etag, uploaded_at, analysis, reason, previous)
-    applied = catalog.put_audio(record, sequencer=sequencer)
-    return record if applied else None
+    if not catalog.put_audio(record, sequencer=sequencer):
+        return None
+    from smart_stream import queues  # queues builds on the library, which builds on this
+
+    queues.refresh_queues(record, catalog)
+    return record
 
 
 def object_removed(name: str, *, sequencer: str | None, catalog: Catalog | None = None) -> bool:
     if filename_problem(name) is not None:
         return False
-    return (catalog or get_catalog()).delete_audio(name, sequencer=sequencer)
+    from smart_stream import queues
+
+    catalog = catalog or get_catalog()
+    removed = catalog.delete_audio(name, sequencer=sequencer)
+    if removed:
+        queues.leave_queues(name, catalog)
+    return removed

@@ -112,3 +112,99 @@ class UploadUrlResponse(BaseModel):
 class ErrorBody(BaseModel):
     code: str
     message: str
+
+
+class PlayMode(StrEnum):
+    SEQUENTIAL = "sequential"
+    LOOP = "loop"
+    SHUFFLE = "shuffle"
+    ENDLESS_SHUFFLE = "endless-shuffle"
+
+    @property
+    def finite(self) -> bool:
+        return self in (PlayMode.SEQUENTIAL, PlayMode.SHUFFLE)
+
+    @property
+    def shuffled(self) -> bool:
+        return self in (PlayMode.SHUFFLE, PlayMode.ENDLESS_SHUFFLE)
+
+
+class QueueEntry(BaseModel):
+    """One file of a queue, as it was when the queue was saved: where its audio frames are,
+    so that streaming a queue needs one catalogue read, not one per file."""
+
+    filename: str
+    etag: str
+    audio_start: int
+    audio_end: int
+    duration: float
+
+    @property
+    def length(self) -> int:
+        return self.audio_end - self.audio_start
+
+
+class QueueRecord(BaseModel):
+    """One queue as the Catalog keeps it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    title: str
+    description: str = ""
+    entries: list[QueueEntry]
+    play_mode: PlayMode = PlayMode.SEQUENTIAL
+    version: int = 1
+    #: Draws the shuffle order; redrawn whenever the queue changes, so one URL always means
+    #: the same bytes until then.
+    seed: int = 0
+    credential_version: int = 1
+    yoto_card_id: str | None = None
+    updated_at: datetime = Field(default_factory=utc_now)
+
+    @property
+    def files(self) -> list[str]:
+        return [entry.filename for entry in self.entries]
+
+    @property
+    def total_duration(self) -> float:
+        return round(sum(entry.duration for entry in self.entries), 3)
+
+
+class Queue(BaseModel):
+    """The ``Queue`` JSON of the HTTP contract."""
+
+    name: str
+    title: str
+    description: str
+    files: list[str]
+    play_mode: PlayMode
+    stream_url: str
+    total_duration: float
+    version: int
+    yoto_card_id: str | None
+    updated_at: datetime
+
+
+class QueueList(BaseModel):
+    queues: list[Queue]
+
+
+class QueueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[str]
+    play_mode: PlayMode = PlayMode.SEQUENTIAL
+    title: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class StreamCursor(BaseModel):
+    """Where an open-ended stream of one device URL goes on: the round (for endless
+    shuffle), the index in that round's order, and a byte offset (on a frame boundary) into
+    that file's audio."""
+
+    queue_version: int
+    round: int = 0
+    index: int = 0
+    offset: int = 0

@@ -38,9 +38,15 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     # Deployed: the device function's URL (a function URL is a host of its own).
     audio_stream_base_url: str | None = None
+    queue_stream_base_url: str | None = None
 
     # Streaming.
     stream_chunk_bytes: int = Field(default=256 * 1024, ge=4096)
+    #: An open-ended stream (loop, endless-shuffle) ends cleanly, on a frame boundary, after
+    #: this long (Lambda stops an invocation at 900 s) or this many bytes (a streamed
+    #: response is capped at 200 MB); the player's next request carries on.
+    stream_session_seconds: float = Field(default=840.0, gt=0)
+    stream_session_bytes: int = Field(default=190 * 1024 * 1024, gt=0)
     #: How long a device route may trust a catalogue record it read (revocation delay).
     device_cache_seconds: float = Field(default=5.0, ge=0)
 
@@ -55,6 +61,7 @@ class Settings(BaseSettings):
         "catalog_table",
         "public_base_url",
         "audio_stream_base_url",
+        "queue_stream_base_url",
         "api_token",
         mode="before",
     )

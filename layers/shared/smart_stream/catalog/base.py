@@ -6,10 +6,10 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from smart_stream.models import AudioRecord, AudioStatus
+from smart_stream.models import AudioRecord, AudioStatus, QueueRecord, StreamCursor
 
 #: The catalogue's schema version; adapters migrate forward to it when they start.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Status of the record left where an object was deleted, so that an older event arriving
 #: late cannot bring it back. Never listed, never returned.
 TOMBSTONE = "deleted"
@@ -62,3 +62,22 @@ class Catalog(Protocol):
     ) -> Iterator[AudioRecord]:
         """Records whose searchable text contains ``needle`` (already case-folded)."""
         ...
+
+    # Queues -------------------------------------------------------------------------------
+
+    def get_queue(self, name: str) -> QueueRecord | None: ...
+
+    def put_queue(self, record: QueueRecord, *, expected_version: int | None) -> bool:
+        """Write ``record`` if the stored queue is still at ``expected_version`` (None: if
+        there is none). False, and nothing written, when another writer got there first."""
+        ...
+
+    def delete_queue(self, name: str) -> bool: ...
+
+    def list_queues(self) -> list[QueueRecord]: ...
+
+    # Stream cursors -------------------------------------------------------------------------
+
+    def get_cursor(self, key: str) -> StreamCursor | None: ...
+
+    def put_cursor(self, key: str, cursor: StreamCursor) -> None: ...

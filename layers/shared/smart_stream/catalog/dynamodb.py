@@ -19,12 +19,14 @@ from smart_stream.catalog.base import (
     search_text,
 )
 from smart_stream.errors import ServiceUnavailableError
-from smart_stream.models import AudioRecord, AudioStatus
+from smart_stream.models import AudioRecord, AudioStatus, QueueRecord, StreamCursor
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 AUDIO_PK = "AUDIO"
+QUEUE_PK = "QUEUE"
+CURSOR_PK = "CURSOR"
 SCHEMA_KEY = {"pk": {"S": "SCHEMA"}, "sk": {"S": "VERSION"}}
 T = TypeVar("T")
 
@@ -55,7 +57,8 @@ class DynamoCatalog:
         version = int(item["version"]["N"]) if item else 0
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"Table {self.table} has schema {version}, newer than this code's.")
-        # Versions 1 and 2 need no data changes (2 adds the optional "sequencer" attribute);
+        # Versions 1 to 3 need no data changes (2 adds the optional "sequencer" attribute,
+        # 3 the QUEUE and CURSOR item collections);
         # later versions add their steps here.
         if version < SCHEMA_VERSION:
             _guard(
@@ -194,3 +197,79 @@ class DynamoCatalog:
             ProjectionExpression="#record",
         ):
             yield record
+
+    def get_queue(self, name: str) -> QueueRecord | None:
+        item = _guard(
+            lambda: self.client.get_item(
+                TableName=self.table, Key={"pk": {"S": QUEUE_PK}, "sk": {"S": name}}
+            )
+        ).get("Item")
+        return None if item is None else QueueRecord.model_validate_json(item["record"]["S"])
+
+    def put_queue(self, record: QueueRecord, *, expected_version: int | None) -> bool:
+        item = {
+            "pk": {"S": QUEUE_PK},
+            "sk": {"S": record.name},
+            "version": {"N": str(record.version)},
+            "record": {"S": record.model_dump_json()},
+        }
+        if expected_version is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        try:
+            self.client.put_item(TableName=self.table, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise ServiceUnavailableError(
+                "The catalogue is unavailable; try again shortly."
+            ) from exc
+        except BotoCoreError as exc:
+            raise ServiceUnavailableError(
+                "The catalogue is unavailable; try again shortly."
+            ) from exc
+        return True
+
+    def delete_queue(self, name: str) -> bool:
+        response = _guard(
+            lambda: self.client.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": QUEUE_PK}, "sk": {"S": name}},
+                ReturnValues="ALL_OLD",
+            )
+        )
+        return "Attributes" in response
+
+    def list_queues(self) -> list[QueueRecord]:
+        queues = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": QUEUE_PK}},
+        }
+        while True:
+            response = _guard(lambda: self.client.query(**kwargs))
+            queues += [QueueRecord.model_validate_json(i["record"]["S"]) for i in response["Items"]]
+            if not response.get("LastEvaluatedKey"):
+                return queues
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def get_cursor(self, key: str) -> StreamCursor | None:
+        item = _guard(
+            lambda: self.client.get_item(
+                TableName=self.table, Key={"pk": {"S": CURSOR_PK}, "sk": {"S": key}}
+            )
+        ).get("Item")
+        return None if item is None else StreamCursor.model_validate_json(item["cursor"]["S"])
+
+    def put_cursor(self, key: str, cursor: StreamCursor) -> None:
+        item = {
+            "pk": {"S": CURSOR_PK},
+            "sk": {"S": key},
+            "cursor": {"S": cursor.model_dump_json()},
+        }
+        _guard(lambda: self.client.put_item(TableName=self.table, Item=item))

@@ -14,7 +14,7 @@ from smart_stream.catalog.base import (
     normalize_sequencer,
     search_text,
 )
-from smart_stream.models import AudioRecord, AudioStatus
+from smart_stream.models import AudioRecord, AudioStatus, QueueRecord, StreamCursor
 
 
 def _migrate_to_1(db: sqlite3.Connection) -> None:
@@ -33,8 +33,20 @@ def _migrate_to_2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE audio_files ADD COLUMN sequencer TEXT")
 
 
+def _migrate_to_3(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE queues"
+        " (name TEXT PRIMARY KEY, version INTEGER NOT NULL, record TEXT NOT NULL)"
+    )
+    db.execute("CREATE TABLE stream_cursors (key TEXT PRIMARY KEY, cursor TEXT NOT NULL)")
+
+
 #: Migration n takes the schema from version n to n + 1 (index 0: from nothing to 1).
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_1, _migrate_to_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_to_1,
+    _migrate_to_2,
+    _migrate_to_3,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -159,3 +171,39 @@ class SqliteCatalog:
         )
         for row in rows:
             yield AudioRecord.model_validate_json(row[0])
+
+    def get_queue(self, name: str) -> QueueRecord | None:
+        row = self._db().execute("SELECT record FROM queues WHERE name = ?", (name,)).fetchone()
+        return None if row is None else QueueRecord.model_validate_json(row[0])
+
+    def put_queue(self, record: QueueRecord, *, expected_version: int | None) -> bool:
+        values = (record.name, record.version, record.model_dump_json())
+        if expected_version is None:
+            cursor = self._db().execute(
+                "INSERT OR IGNORE INTO queues (name, version, record) VALUES (?, ?, ?)", values
+            )
+        else:
+            cursor = self._db().execute(
+                "UPDATE queues SET version = ?, record = ? WHERE name = ? AND version = ?",
+                (record.version, values[2], record.name, expected_version),
+            )
+        return cursor.rowcount > 0
+
+    def delete_queue(self, name: str) -> bool:
+        return self._db().execute("DELETE FROM queues WHERE name = ?", (name,)).rowcount > 0
+
+    def list_queues(self) -> list[QueueRecord]:
+        rows = self._db().execute("SELECT record FROM queues ORDER BY name").fetchall()
+        return [QueueRecord.model_validate_json(row[0]) for row in rows]
+
+    def get_cursor(self, key: str) -> StreamCursor | None:
+        row = (
+            self._db().execute("SELECT cursor FROM stream_cursors WHERE key = ?", (key,)).fetchone()
+        )
+        return None if row is None else StreamCursor.model_validate_json(row[0])
+
+    def put_cursor(self, key: str, cursor: StreamCursor) -> None:
+        self._db().execute(
+            "INSERT OR REPLACE INTO stream_cursors (key, cursor) VALUES (?, ?)",
+            (key, cursor.model_dump_json()),
+        )

@@ -1,0 +1,9 @@
+"""QueueStreamFunction: GET|HEAD /api/streams/{name}/stream.mp3, a queue as one MP3.
+
+An ASGI app run by uvicorn behind the Lambda Web Adapter (run.sh), so the response streams;
+the local server mounts the same app.
+"""
+
+from smart_stream.queue_stream import create_queue_stream_app
+
+app = create_queue_stream_app()

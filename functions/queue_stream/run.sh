@@ -1,0 +1,10 @@
+#!/bin/bash
+# Handler of QueueStreamFunction. The Lambda Web Adapter's /opt/bootstrap execs this script,
+# then waits for the app to answer AWS_LWA_READINESS_CHECK_PATH on $PORT.
+#
+# uvicorn is started directly, not through the Python runtime's bootstrap, so nothing puts the
+# function's code (/var/task) or the layers (/opt/python) on sys.path: name them here.
+# No access log: a device URL carries its credential in the query string.
+cd "$(dirname "$0")" || exit 1
+export PYTHONPATH="${PWD}:/opt/python:/opt/python/lib/python3.13/site-packages${PYTHONPATH:+:${PYTHONPATH}}"
+exec python3 -m uvicorn --host 0.0.0.0 --port "${PORT:-8000}" --no-access-log app:app

@@ -1,0 +1,236 @@
+"""The queue device route: ``GET|HEAD /api/streams/{name}/stream.mp3``, one continuous MP3.
+
+Finite modes (sequential, shuffle) answer like a file: exact Content-Length, strong ETag,
+Range and conditional requests. Open modes (loop, endless-shuffle) stream until just before
+the function's deadline, end on a frame boundary, and leave a cursor so that the next request
+on the same URL carries on where this one stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+
+from starlette.applications import Starlette
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from smart_stream import auth, queues
+from smart_stream.asgi import install_error_handlers
+from smart_stream.catalog import get_catalog
+from smart_stream.errors import ForbiddenError, NotFoundError
+from smart_stream.http_conditions import Outcome, evaluate_preconditions, http_date, select_range
+from smart_stream.models import PlayMode, QueueRecord, StreamCursor
+from smart_stream.mp3 import parse_frame_header
+from smart_stream.settings import get_settings
+from smart_stream.storage import get_storage
+
+FINITE_CACHE_CONTROL = "private, max-age=60"
+
+
+class QueueEmptyError(NotFoundError):
+    code = "queue_empty"
+
+
+def _finite_pieces(
+    layout: queues.FiniteLayout, start: int, end: int, chunk_size: int
+) -> Iterator[bytes]:
+    """The stream's bytes ``start``..``end`` (inclusive), one storage read per file touched.
+    Closing the iterator closes the read in progress: nothing more is read."""
+    storage = get_storage()
+    for piece in layout.pieces:
+        lo = max(start, piece.offset)
+        hi = min(end, piece.offset + piece.length - 1)
+        if lo > hi:
+            continue
+        if piece.entry is None:
+            yield layout.prefix[lo - piece.offset : hi - piece.offset + 1]
+            continue
+        base = piece.entry.audio_start - piece.offset
+        stream = storage.open_range(
+            piece.entry.filename,
+            lo + base,
+            hi + base,
+            if_match=piece.entry.etag,
+            chunk_size=chunk_size,
+        )
+        try:
+            yield from stream
+        finally:
+            stream.close()
+
+
+async def _drain(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in iterate_in_threadpool(chunks):
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await run_in_threadpool(close)
+
+
+def _whole_frames(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-cut a run of audio frames into pieces that each end on a frame boundary."""
+    carry = b""
+    for chunk in chunks:
+        buf = carry + chunk
+        pos = 0
+        while len(buf) - pos >= 4:
+            header = parse_frame_header(buf, pos)
+            if header is None:
+                pos = len(buf)  # not a frame (never inside a span): pass it on whole
+                break
+            if pos + header.length > len(buf):
+                break
+            pos += header.length
+        if pos:
+            yield buf[:pos]
+        carry = buf[pos:]
+    if carry:
+        yield carry
+
+
+class OpenStream:
+    """An open-ended (loop / endless-shuffle) stream of one device URL."""
+
+    def __init__(self, record: QueueRecord, mode: PlayMode, key: str) -> None:
+        settings = get_settings()
+        self.record = record
+        self.mode = mode
+        self.key = key
+        self.deadline = time.monotonic() + settings.stream_session_seconds
+        self.byte_budget = settings.stream_session_bytes
+        self.chunk_size = min(settings.stream_chunk_bytes, 64 * 1024)
+        self._current: Iterator[bytes] | None = None
+
+    def _start(self) -> StreamCursor:
+        catalog = get_catalog()
+        cursor = catalog.get_cursor(self.key)
+        if cursor is None or cursor.queue_version != self.record.version:
+            # A new URL, or the queue changed: start from the top of the current round.
+            cursor = StreamCursor(
+                queue_version=self.record.version, round=cursor.round if cursor else 0
+            )
+        if cursor.index >= len(self.record.entries):
+            cursor = cursor.model_copy(update={"round": cursor.round + 1, "index": 0, "offset": 0})
+        return cursor
+
+    def _advance(self, cursor: StreamCursor) -> StreamCursor:
+        index = cursor.index + 1
+        if index >= len(self.record.entries):
+            return cursor.model_copy(update={"round": cursor.round + 1, "index": 0, "offset": 0})
+        return cursor.model_copy(update={"index": index, "offset": 0})
+
+    def chunks(self) -> Iterator[bytes]:
+        catalog = get_catalog()
+        storage = get_storage()
+        cursor = self._start()
+        sent = 0
+        prefix = queues.title_tag(self.record.title)
+        yield prefix
+        sent += len(prefix)
+        while True:
+            order = queues.round_order(self.record, self.mode, cursor.round)
+            entry = self.record.entries[order[cursor.index]]
+            # The file boundary: a reconnect from here on hears the next file, not this one again.
+            catalog.put_cursor(self.key, self._advance(cursor))
+            stream = storage.open_range(
+                entry.filename,
+                entry.audio_start + cursor.offset,
+                entry.audio_end - 1,
+                if_match=entry.etag,
+                chunk_size=self.chunk_size,
+            )
+            offset = cursor.offset
+            try:
+                for run in _whole_frames(iter(stream)):
+                    if time.monotonic() >= self.deadline or sent + len(run) > self.byte_budget:
+                        # Stop on this frame boundary; the next request starts right here.
+                        catalog.put_cursor(self.key, cursor.model_copy(update={"offset": offset}))
+                        return
+                    yield run
+                    sent += len(run)
+                    offset += len(run)
+            finally:
+                stream.close()
+            cursor = self._advance(cursor)
+
+
+def _record(name: str) -> QueueRecord:
+    return queues.get_record(name)
+
+
+async def queue_stream(request: Request) -> Response:
+    name = queues.validate_queue_name(request.path_params["name"])
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    credential = request.query_params.get(auth.CREDENTIAL_PARAM)
+    if not credential and not await run_in_threadpool(auth.has_valid_bearer, headers):
+        raise ForbiddenError("This URL needs its credential (?sig=...) or the management token.")
+    record = await run_in_threadpool(_record, name)
+    await run_in_threadpool(
+        auth.require_device, headers, credential, queues.QUEUE_KIND, name, record.credential_version
+    )
+    mode = queues.parse_mode(request.query_params.get("play_mode"), record.play_mode)
+    if not record.entries:
+        raise QueueEmptyError(f"The queue {name!r} has no files left to play.")
+    if mode.finite:
+        return await _finite(request, record, mode, headers)
+    return await _open(request, record, mode, credential)
+
+
+async def _finite(
+    request: Request, record: QueueRecord, mode: PlayMode, headers: dict[str, str]
+) -> Response:
+    layout = queues.finite_layout(record, mode)
+    response_headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": layout.etag,
+        "Last-Modified": http_date(record.updated_at),
+        "Cache-Control": FINITE_CACHE_CONTROL,
+    }
+    if evaluate_preconditions(headers, layout.etag, record.updated_at) is Outcome.NOT_MODIFIED:
+        return Response(status_code=304, headers=response_headers)
+    byte_range = select_range(headers, layout.size, layout.etag, record.updated_at)
+    if byte_range is not None:
+        status, start, end = 206, byte_range.start, byte_range.end
+        response_headers["Content-Range"] = byte_range.content_range
+    else:
+        status, start, end = 200, 0, layout.size - 1
+    response_headers["Content-Length"] = str(end - start + 1)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=response_headers, media_type="audio/mpeg")
+    chunks = _finite_pieces(layout, start, end, get_settings().stream_chunk_bytes)
+    return StreamingResponse(
+        _drain(chunks), status_code=status, headers=response_headers, media_type="audio/mpeg"
+    )
+
+
+async def _open(
+    request: Request, record: QueueRecord, mode: PlayMode, credential: str | None
+) -> Response:
+    response_headers = {"Cache-Control": "no-store", "Accept-Ranges": "none"}
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=response_headers, media_type="audio/mpeg")
+    stream = OpenStream(record, mode, queues.cursor_key(record.name, mode, credential))
+    return StreamingResponse(
+        _drain(stream.chunks()), status_code=200, headers=response_headers, media_type="audio/mpeg"
+    )
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_queue_stream_app() -> Starlette:
+    """The queue device function's ASGI app (also mounted by the local server)."""
+    app = Starlette(
+        routes=[
+            Route("/api/health", health, methods=["GET"]),
+            Route("/api/streams/{name}/stream.mp3", queue_stream, methods=["GET", "HEAD"]),
+        ]
+    )
+    install_error_handlers(app)
+    return app
