@@ -66,6 +66,9 @@ def _to_syncsafe(value: int) -> bytes:
 
 
 def _leading_tags_end(f: RangedFile) -> int:
+    # One request for the head: the first tag header and, behind a tag of ordinary size,
+    # the whole sync window too (read next, from the cache).
+    f.pread(0, HEAD_WINDOW + _RUN * LONGEST_FRAME)
     offset = 0
     while offset < f.size and (size := id3v2_size(f.pread(offset, offset + ID3V2_HEADER_SIZE))):
         offset += size
@@ -251,7 +254,7 @@ def analyse_mp3(f: RangedFile, scan: Scan) -> AudioAnalysis:
         xing = _mutagen_xing(f, first_pos)
         # A header that disagrees with the bytes present (a cut or patched file) is not
         # trusted: the frames are counted instead.
-        if xing is not None and _plausible(xing[0], xing[1], span, first):
+        if xing is not None and _plausible(*xing, span, first):
             duration, bitrate, is_vbr = xing
             return _result(first, duration, bitrate, is_vbr, audio_start, audio_end, tags, False)
         return _scanned(scan, first, audio_start, trailing_start, tags)
@@ -269,9 +272,23 @@ def analyse_mp3(f: RangedFile, scan: Scan) -> AudioAnalysis:
     return _result(first, span * 8 / bitrate, bitrate, False, audio_start, audio_end, tags, False)
 
 
-def _plausible(duration: float, bitrate: int, span: int, first: FrameHeader) -> bool:
-    claimed = duration * bitrate / 8
-    return abs(claimed - span) <= max(4 * first.length, span * 0.02)
+#: Layer III bitrates (bits per second) each MPEG version allows: no stream of whole frames
+#: averages outside them.
+_LAYER3_BITRATES = {"1": (32_000, 320_000), "2": (8_000, 160_000), "2.5": (8_000, 160_000)}
+
+
+def _plausible(duration: float, bitrate: int, is_vbr: bool, span: int, first: FrameHeader) -> bool:
+    """Whether a header's duration fits the bytes present. Its byte count (which ``bitrate``
+    is derived from) must match the span, and so must its frame count, which the byte count
+    says nothing about: frames of a CBR stream all have the first frame's bitrate, and a VBR
+    stream cannot average outside the bitrates its MPEG version allows."""
+    tolerance = max(4 * first.length, span * 0.02)
+    if abs(duration * bitrate / 8 - span) > tolerance:
+        return False
+    if not is_vbr:
+        return abs(duration * first.bitrate / 8 - span) <= tolerance
+    low, high = _LAYER3_BITRATES[first.version]
+    return low * 0.98 <= span * 8 / duration <= high * 1.02
 
 
 def _scanned(
