@@ -42,9 +42,9 @@ _PARAM = re.compile(r"\{(\w+)\+?\}")
 
 
 def starlette_path(api_path: str) -> str:
-    # ":path" lets a name with an encoded "/" reach the handler's validation (a clear 400)
-    # instead of failing to match.
-    return _PARAM.sub(r"{\1:path}", api_path)
+    # ":name" (smart_stream.asgi) lets a name with an encoded "/" or line break reach the
+    # handler's validation (a clear 400) instead of failing to match.
+    return _PARAM.sub(r"{\1:name}", api_path)
 
 
 def _route_order(path: str) -> tuple[int, int]:

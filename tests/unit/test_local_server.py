@@ -33,6 +33,7 @@ def test_template_routes_are_the_deployed_ones():
         ("DELETE", "/api/audio/{filename}"): "DeleteAudioFunction",
         ("POST", "/api/audio/upload"): "UploadAudioFunction",
         ("POST", "/api/audio/upload-url"): "UploadUrlFunction",
+        ("POST", "/api/audio/generate-tts"): "GenerateTtsFunction",
         ("GET", "/api/streams"): "ListQueuesFunction",
         ("POST", "/api/streams/{name}/queue"): "PutQueueFunction",
         ("GET", "/api/streams/{name}/queue"): "GetQueueFunction",
@@ -58,11 +59,11 @@ def test_template_routes_are_the_deployed_ones():
 
 def test_literal_routes_win_over_parameterised_ones():
     paths = [route.path for route in build_routes(read_template(ROOT / "template.yaml"))]
-    assert paths.index("/api/audio/list") < paths.index("/api/audio/{filename:path}")
-    assert paths.index("/api/audio/{filename:path}/metadata") < paths.index(
-        "/api/audio/{filename:path}"
+    assert paths.index("/api/audio/list") < paths.index("/api/audio/{filename:name}")
+    assert paths.index("/api/audio/{filename:name}/metadata") < paths.index(
+        "/api/audio/{filename:name}"
     )
-    assert starlette_path("/api/streams/{name}/queue") == "/api/streams/{name:path}/queue"
+    assert starlette_path("/api/streams/{name}/queue") == "/api/streams/{name:name}/queue"
 
 
 def _write_template(tmp_path: Path, handler_body: str) -> Path:
@@ -174,7 +175,7 @@ def test_requests_become_api_gateway_v2_events(local_env):
         event = lambda_bridge.build_event(request, "POST /api/audio/{filename}", body)
         return lambda_bridge.to_response(handler(event, None))
 
-    app = Starlette(routes=[Route("/api/audio/{filename:path}", endpoint, methods=["POST"])])
+    app = Starlette(routes=[Route("/api/audio/{filename:name}", endpoint, methods=["POST"])])
     with TestClient(app) as client:
         response = client.post(
             "/api/audio/a%20b.mp3?x=1&x=2",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,6 +15,24 @@ from smart_stream.errors import SmartStreamError
 from smart_stream.http_errors import INTERNAL_ERROR, error_response
 
 logger = logging.getLogger("smart_stream")
+
+
+class NameConvertor(Convertor[str]):
+    """A path parameter that takes anything, slashes and line breaks included, so that every
+    bad name reaches validation and gets its clear 400 (Starlette's ``path`` stops at a line
+    break, which would make a 404)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+#: Route parameters written ``{filename:name}`` use it.
+register_url_convertor("name", NameConvertor())
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 

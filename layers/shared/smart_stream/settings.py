@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     #: How long a device route may trust a catalogue record it read (revocation delay).
     device_cache_seconds: float = Field(default=5.0, ge=0)
 
+    # Text to speech: Polly, or eSpeak NG offline. Default: Polly where the audio is in S3.
+    tts_engine: Literal["polly", "local"] | None = None
+
     # Local server.
     host: str = "127.0.0.1"
     port: int = 8080
@@ -69,6 +73,10 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         # A template parameter left empty arrives as "": treat it as unset.
         return value or None
+
+    @property
+    def speech_engine(self) -> str:
+        return self.tts_engine or ("polly" if self.s3_audio_bucket else "local")
 
     @property
     def uses_s3(self) -> bool:

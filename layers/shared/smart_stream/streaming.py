@@ -160,8 +160,8 @@ def create_stream_app() -> Starlette:
     app = Starlette(
         routes=[
             Route("/api/health", health, methods=["GET"]),
-            # :path so that a name with an encoded slash reaches validation (400), not 404.
-            Route("/api/audio/{filename:path}", stream_audio, methods=["GET", "HEAD"]),
+            # :name so that a name with an encoded slash or line break reaches validation (400).
+            Route("/api/audio/{filename:name}", stream_audio, methods=["GET", "HEAD"]),
         ]
     )
     install_error_handlers(app)

@@ -1,0 +1,72 @@
+"""Cut a long text into parts a speech engine takes in one request (Polly: 3,000 characters),
+at sentence boundaries when possible, else between words; never inside a word or an SSML
+tag. Joining the parts gives the text back, whitespace at the cuts aside."""
+
+from __future__ import annotations
+
+import re
+
+# A token is an SSML tag, a run of whitespace, or a run of anything else (a word with its
+# punctuation). Cuts fall only between tokens.
+_TOKEN = re.compile(r"<[^<>]*>|\s+|[^\s<]+|<")
+# Sentence ends: . ! ? and the ellipsis, their ideographic forms, then closing quotes or brackets.
+_SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*$")
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def _ends_sentence(token: str) -> bool:
+    return bool(_SENTENCE_END.search(token))
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Parts of at most ``limit`` characters each (stripped, none empty).
+
+    A part ends at the last sentence end (or line break) that fits; failing that at the last
+    space that fits; a single word (or tag) longer than ``limit`` is the only thing ever cut,
+    because nothing else can be done with it.
+    """
+    if limit <= 0:
+        raise ValueError("limit must be positive")
+    parts: list[str] = []
+    current: list[str] = []
+    length = 0
+    # Positions in `current` after which a cut is nicest: sentence ends, then spaces.
+    sentence_cut = word_cut = -1
+
+    def flush(upto: int) -> None:
+        nonlocal current, length, sentence_cut, word_cut
+        head, current = current[:upto], current[upto:]
+        part = "".join(head).strip()
+        if part:
+            parts.append(part)
+        length = sum(len(t) for t in current)
+        sentence_cut = word_cut = -1
+        for index, token in enumerate(current):
+            _mark(index, token)
+
+    def _mark(index: int, token: str) -> None:
+        nonlocal sentence_cut, word_cut
+        if token.isspace():
+            word_cut = index + 1
+            if "\n" in token or (index > 0 and _ends_sentence(current[index - 1])):
+                sentence_cut = index + 1
+
+    for token in _tokens(text):
+        while len(token) > limit:
+            # A lone "word" longer than a whole part: cut it, there is no other way.
+            flush(len(current))
+            parts.append(token[:limit])
+            token = token[limit:]
+        if length + len(token) > limit and not token.isspace():
+            cut = sentence_cut if sentence_cut > 0 else word_cut
+            flush(cut if cut > 0 else len(current))
+            if length + len(token) > limit:
+                flush(len(current))
+        current.append(token)
+        length += len(token)
+        _mark(len(current) - 1, token)
+    flush(len(current))
+    return [p for p in (part.strip() for part in parts) if p]
