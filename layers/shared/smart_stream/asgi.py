@@ -3,7 +3,10 @@ Adapter, and the local server. Errors come out as the same JSON as the managemen
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
@@ -72,3 +75,64 @@ EXCEPTION_HANDLERS = {
 def install_error_handlers(app: Starlette) -> None:
     for exc_type, handler in EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_type, handler)
+
+
+#: Chunks read ahead of the socket. Enough to keep both busy; small, because what is read
+#: ahead is read for nothing when the player hangs up.
+READ_AHEAD_CHUNKS = 2
+
+
+async def read_ahead(
+    chunks: Iterator[bytes], close: Callable[[], None], depth: int = READ_AHEAD_CHUNKS
+) -> AsyncIterator[bytes]:
+    """Chunks from a blocking source, read on a thread of their own while the event loop
+    writes the previous ones to the socket (one hop through the thread pool a chunk left the
+    socket idle half the time). When the consumer stops, early or not, reading stops: at
+    most the read under way completes, then ``close`` runs on the reading thread."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    room = threading.Semaphore(depth)
+    stop = threading.Event()
+    done = object()
+
+    def hand_over(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop has closed: nobody is listening any more
+            stop.set()
+
+    def produce() -> None:
+        try:
+            while True:
+                room.acquire()
+                if stop.is_set():
+                    return
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                hand_over(chunk)
+        except BaseException as exc:  # handed to the consumer, raised there
+            hand_over(exc)
+        finally:
+            try:
+                close()
+            finally:
+                hand_over(done)
+
+    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes)
+            yield item
+            # A send to a client that has gone does not wait, so give the server a moment
+            # to notice the hang-up (and cancel us) before asking for another read.
+            await asyncio.sleep(0)
+            room.release()
+    finally:
+        stop.set()
+        room.release()  # wake the reader if it waits for room

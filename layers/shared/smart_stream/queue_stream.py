@@ -9,16 +9,16 @@ on the same URL carries on where this one stopped.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 from starlette.applications import Starlette
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from smart_stream import auth, queues
-from smart_stream.asgi import install_error_handlers
+from smart_stream.asgi import install_error_handlers, read_ahead
 from smart_stream.catalog import get_catalog
 from smart_stream.errors import ForbiddenError, NotFoundError
 from smart_stream.http_conditions import Outcome, evaluate_preconditions, http_date, select_range
@@ -36,7 +36,7 @@ class QueueEmptyError(NotFoundError):
 
 def _finite_pieces(
     layout: queues.FiniteLayout, start: int, end: int, chunk_size: int
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """The stream's bytes ``start``..``end`` (inclusive), one storage read per file touched.
     Closing the iterator closes the read in progress: nothing more is read."""
     storage = get_storage()
@@ -62,17 +62,12 @@ def _finite_pieces(
             stream.close()
 
 
-async def _drain(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in iterate_in_threadpool(chunks):
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            await run_in_threadpool(close)
+def _drain(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    # Closing the generator closes the storage read under way: nothing more is read.
+    return read_ahead(chunks, chunks.close)
 
 
-def _whole_frames(chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _whole_frames(chunks: Iterator[bytes]) -> Generator[bytes, None, None]:
     """Re-cut a run of audio frames into pieces that each end on a frame boundary."""
     carry = b""
     for chunk in chunks:
@@ -124,7 +119,7 @@ class OpenStream:
             return cursor.model_copy(update={"round": cursor.round + 1, "index": 0, "offset": 0})
         return cursor.model_copy(update={"index": index, "offset": 0})
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Generator[bytes, None, None]:
         catalog = get_catalog()
         storage = get_storage()
         cursor = self._start()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Largest file the upload function takes in one request; larger files use the upload URL.
 #: A Lambda request payload is capped at 6 MB and HTTP API base64-encodes binary bodies.
@@ -16,10 +16,12 @@ MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 MAX_PRESIGNED_UPLOAD_BYTES = 5 * 1024**3
 
 
-class Settings(BaseSettings):
-    """Every knob the app has. Each field is one environment variable of the same name."""
+class Settings(BaseModel):
+    """Every knob the app has. Each field is one environment variable of the same name,
+    upper-case. (A plain model over ``os.environ``: pydantic-settings would add a good part
+    of boto3's import time to every cold start, for nothing these settings use.)"""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     # Storage: S3 when a bucket is named, else a local directory.
     s3_audio_bucket: str | None = None
@@ -42,7 +44,7 @@ class Settings(BaseSettings):
     queue_stream_base_url: str | None = None
 
     # Streaming.
-    stream_chunk_bytes: int = Field(default=256 * 1024, ge=4096)
+    stream_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
     #: An open-ended stream (loop, endless-shuffle) ends cleanly, on a frame boundary, after
     #: this long (Lambda stops an invocation at 900 s) or this many bytes (a streamed
     #: response is capped at 200 MB); the player's next request carries on.
@@ -89,4 +91,7 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    environ = os.environ
+    return Settings.model_validate(
+        {name: environ[name.upper()] for name in Settings.model_fields if name.upper() in environ}
+    )

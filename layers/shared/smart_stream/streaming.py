@@ -8,13 +8,13 @@ import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from smart_stream import auth
-from smart_stream.asgi import install_error_handlers
+from smart_stream.asgi import install_error_handlers, read_ahead
 from smart_stream.catalog import get_catalog
 from smart_stream.errors import AudioNotFoundError, ForbiddenError, ObjectChangedError
 from smart_stream.http_conditions import (
@@ -93,13 +93,9 @@ def _open(record: AudioRecord, byte_range: ByteRange | None) -> ObjectStream:
     )
 
 
-async def _body(stream: ObjectStream) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in iterate_in_threadpool(iter(stream)):
-            yield chunk
-    finally:
-        # Reached on completion and when the client goes away: stop reading storage now.
-        stream.close()
+def _body(stream: ObjectStream) -> AsyncIterator[bytes]:
+    # When the client goes away the body stops being consumed: storage reads stop with it.
+    return read_ahead(iter(stream), stream.close)
 
 
 async def stream_audio(request: Request) -> Response:
