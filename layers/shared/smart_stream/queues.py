@@ -14,6 +14,7 @@ import io
 import json
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
@@ -228,9 +229,19 @@ def queues_using(filename: str, catalog: Catalog | None = None) -> list[QueueRec
     return [q for q in (catalog or get_catalog()).list_queues() if filename in q.files]
 
 
-def _rewrite(record: QueueRecord, entries: list[QueueEntry], catalog: Catalog) -> None:
-    """Save a queue whose files changed under it; retried if another writer got in first."""
+def _rewrite(
+    record: QueueRecord,
+    change: Callable[[QueueRecord], list[QueueEntry]],
+    catalog: Catalog,
+) -> None:
+    """Save a queue whose files changed under it. ``change`` gives the new entries of a
+    record; when another writer got in first it is applied again to what that writer saved
+    (never to the stale record, which would undo their write), and nothing is written when it
+    changes nothing (say, a second delivery of the same event)."""
     for _ in range(5):
+        entries = change(record)
+        if entries == record.entries:
+            return
         updated = record.model_copy(
             update={"entries": entries, "version": record.version + 1, "updated_at": utc_now()}
         )
@@ -246,22 +257,27 @@ def _rewrite(record: QueueRecord, entries: list[QueueEntry], catalog: Catalog) -
 def leave_queues(filename: str, catalog: Catalog | None = None) -> None:
     """Take a deleted file out of every queue that uses it."""
     catalog = catalog or get_catalog()
+
+    def without(queue: QueueRecord) -> list[QueueEntry]:
+        return [e for e in queue.entries if e.filename != filename]
+
     for queue in queues_using(filename, catalog):
-        _rewrite(queue, [e for e in queue.entries if e.filename != filename], catalog)
+        _rewrite(queue, without, catalog)
 
 
 def refresh_queues(audio: AudioRecord, catalog: Catalog | None = None) -> None:
     """A file got a new version: queues that use it take its new span (or drop it when it
     is no longer playable, or no longer joins the rest)."""
     catalog = catalog or get_catalog()
-    for queue in queues_using(audio.filename, catalog):
-        playable = audio.status is AudioStatus.READY and audio.audio_start is not None
+    playable = audio.status is AudioStatus.READY and audio.audio_start is not None
+
+    def refreshed(queue: QueueRecord) -> list[QueueEntry]:
         if playable:
-            entries = [_entry(audio) if e.filename == audio.filename else e for e in queue.entries]
-        else:
-            entries = [e for e in queue.entries if e.filename != audio.filename]
-        if entries != queue.entries:
-            _rewrite(queue, entries, catalog)
+            return [_entry(audio) if e.filename == audio.filename else e for e in queue.entries]
+        return [e for e in queue.entries if e.filename != audio.filename]
+
+    for queue in queues_using(audio.filename, catalog):
+        _rewrite(queue, refreshed, catalog)
 
 
 def check_deletable(filename: str, *, force: bool, catalog: Catalog | None = None) -> None:
@@ -370,3 +386,27 @@ def cursor_key(name: str, mode: PlayMode, credential: str | None) -> str:
     """One cursor per device URL (two players on one card share it)."""
     raw = f"{name}\n{mode.value}\n{credential or 'management-token'}"
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def update_queue(
+    name: str, changes: dict[str, object], catalog: Catalog | None = None
+) -> QueueRecord:
+    """Set fields of a queue that are not its files (its card, its credential), through the
+    same conditional write as everything else: retried on a concurrent change, never lost."""
+    catalog = catalog or get_catalog()
+    for _ in range(5):
+        record = get_record(name, catalog)
+        updated = record.model_copy(
+            update={**changes, "version": record.version + 1, "updated_at": utc_now()}
+        )
+        if catalog.put_queue(updated, expected_version=record.version):
+            return updated
+    raise ConflictError(f"The queue {name!r} keeps changing; try again.")
+
+
+def revoke_url(name: str, *, request_base: str, catalog: Catalog | None = None) -> Queue:
+    """A new device credential for the queue: its old stream_url answers 403 from now on."""
+    catalog = catalog or get_catalog()
+    record = get_record(name, catalog)
+    updated = update_queue(name, {"credential_version": record.credential_version + 1}, catalog)
+    return to_queue(updated, request_base)
