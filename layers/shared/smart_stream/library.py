@@ -204,6 +204,12 @@ def upload_audio(
         if not overwrite:
             storage.delete(filename)  # leave nothing half-written behind
         raise
+    if previous is not None:
+        # The metadata pipeline's event for this version finds it catalogued already and
+        # reads nothing more, so queues that play this file take its new span here.
+        from smart_stream import queues  # queues builds on this module
+
+        queues.refresh_queues(record, catalog)
     return to_audio_file(record, request_base)
 
 
@@ -226,3 +232,16 @@ def create_upload_url(
         base_url=request_base,
     )
     return UploadUrlResponse(url=post.url, fields=post.fields, expires_in=UPLOAD_URL_EXPIRES)
+
+
+def revoke_url(filename: str, *, request_base: str, catalog: Catalog | None = None) -> AudioFile:
+    """A new device credential for the file: its old url answers 403 from now on (device
+    functions elsewhere may trust their cached record for DEVICE_CACHE_SECONDS more)."""
+    catalog = catalog or get_catalog()
+    record = get_record(filename, catalog)
+    updated = record.model_copy(update={"credential_version": record.credential_version + 1})
+    catalog.put_audio(updated)
+    from smart_stream.streaming import records  # the device route of this same process
+
+    records.forget(filename)
+    return to_audio_file(updated, request_base)
