@@ -38,6 +38,13 @@ def test_template_routes_are_the_deployed_ones():
         ("POST", "/api/streams/{name}/queue"): "PutQueueFunction",
         ("GET", "/api/streams/{name}/queue"): "GetQueueFunction",
         ("DELETE", "/api/streams/{name}"): "DeleteQueueFunction",
+        ("GET", "/api/streams/{name}/yoto-card"): "YotoCardFunction",
+        ("POST", "/api/streams/{name}/yoto-card"): "YotoCardFunction",
+        ("DELETE", "/api/streams/{name}/yoto-card"): "YotoCardFunction",
+        ("POST", "/api/yoto/login"): "YotoLoginFunction",
+        ("GET", "/api/yoto/login"): "YotoLoginFunction",
+        ("POST", "/api/streams/{name}/revoke-url"): "RevokeUrlFunction",
+        ("POST", "/api/audio/{filename}/revoke-url"): "RevokeUrlFunction",
     }
     devices = {
         (d.path, frozenset(d.methods)): d.function.logical_id for d in template.device_routes

@@ -56,6 +56,13 @@ class Settings(BaseModel):
     # Text to speech: Polly, or eSpeak NG offline. Default: Polly where the audio is in S3.
     tts_engine: Literal["polly", "local"] | None = None
 
+    # Yoto: the client id a Yoto developer account issues, and where Yoto's API and sign-in
+    # live (tests point them at a fake).
+    yoto_client_id: str | None = None
+    yoto_api_base_url: str = "https://api.yotoplay.com"
+    yoto_auth_base_url: str = "https://login.yotoplay.com"
+    yoto_timeout_seconds: float = Field(default=10.0, gt=0)
+
     # Local server.
     host: str = "127.0.0.1"
     port: int = 8080
@@ -69,6 +76,7 @@ class Settings(BaseModel):
         "audio_stream_base_url",
         "queue_stream_base_url",
         "api_token",
+        "yoto_client_id",
         mode="before",
     )
     @classmethod

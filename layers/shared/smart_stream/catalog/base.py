@@ -9,7 +9,7 @@ from typing import Protocol
 from smart_stream.models import AudioRecord, AudioStatus, QueueRecord, StreamCursor
 
 #: The catalogue's schema version; adapters migrate forward to it when they start.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Status of the record left where an object was deleted, so that an older event arriving
 #: late cannot bring it back. Never listed, never returned.
 TOMBSTONE = "deleted"
@@ -81,3 +81,11 @@ class Catalog(Protocol):
     def get_cursor(self, key: str) -> StreamCursor | None: ...
 
     def put_cursor(self, key: str, cursor: StreamCursor) -> None: ...
+
+    # Small app state (the Yoto sign-in, encrypted by its owner) --------------------------------
+
+    def get_value(self, key: str) -> str | None: ...
+
+    def put_value(self, key: str, value: str) -> None: ...
+
+    def delete_value(self, key: str) -> None: ...

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 AUDIO_PK = "AUDIO"
 QUEUE_PK = "QUEUE"
 CURSOR_PK = "CURSOR"
+VALUE_PK = "VALUE"
 SCHEMA_KEY = {"pk": {"S": "SCHEMA"}, "sk": {"S": "VERSION"}}
 T = TypeVar("T")
 
@@ -57,8 +58,8 @@ class DynamoCatalog:
         version = int(item["version"]["N"]) if item else 0
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"Table {self.table} has schema {version}, newer than this code's.")
-        # Versions 1 to 3 need no data changes (2 adds the optional "sequencer" attribute,
-        # 3 the QUEUE and CURSOR item collections);
+        # Versions 1 to 4 need no data changes (2 adds the optional "sequencer" attribute,
+        # 3 the QUEUE and CURSOR item collections, 4 the VALUE one);
         # later versions add their steps here.
         if version < SCHEMA_VERSION:
             _guard(
@@ -273,3 +274,22 @@ class DynamoCatalog:
             "cursor": {"S": cursor.model_dump_json()},
         }
         _guard(lambda: self.client.put_item(TableName=self.table, Item=item))
+
+    def get_value(self, key: str) -> str | None:
+        item = _guard(
+            lambda: self.client.get_item(
+                TableName=self.table, Key={"pk": {"S": VALUE_PK}, "sk": {"S": key}}
+            )
+        ).get("Item")
+        return None if item is None else str(item["value"]["S"])
+
+    def put_value(self, key: str, value: str) -> None:
+        item = {"pk": {"S": VALUE_PK}, "sk": {"S": key}, "value": {"S": value}}
+        _guard(lambda: self.client.put_item(TableName=self.table, Item=item))
+
+    def delete_value(self, key: str) -> None:
+        _guard(
+            lambda: self.client.delete_item(
+                TableName=self.table, Key={"pk": {"S": VALUE_PK}, "sk": {"S": key}}
+            )
+        )

@@ -41,11 +41,16 @@ def _migrate_to_3(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE stream_cursors (key TEXT PRIMARY KEY, cursor TEXT NOT NULL)")
 
 
+def _migrate_to_4(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE app_values (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 #: Migration n takes the schema from version n to n + 1 (index 0: from nothing to 1).
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_1,
     _migrate_to_2,
     _migrate_to_3,
+    _migrate_to_4,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -207,3 +212,15 @@ class SqliteCatalog:
             "INSERT OR REPLACE INTO stream_cursors (key, cursor) VALUES (?, ?)",
             (key, cursor.model_dump_json()),
         )
+
+    def get_value(self, key: str) -> str | None:
+        row = self._db().execute("SELECT value FROM app_values WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_value(self, key: str, value: str) -> None:
+        self._db().execute(
+            "INSERT OR REPLACE INTO app_values (key, value) VALUES (?, ?)", (key, value)
+        )
+
+    def delete_value(self, key: str) -> None:
+        self._db().execute("DELETE FROM app_values WHERE key = ?", (key,))
