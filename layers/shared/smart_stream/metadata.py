@@ -5,7 +5,7 @@ out-of-order events."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from smart_stream.audio_analysis import AudioAnalysis, Scan, analyse_mp3
@@ -28,8 +28,12 @@ def object_reader(storage: Storage, name: str, size: int, etag: str) -> RangedFi
     return RangedFile(fetch, size)
 
 
-def object_scan(storage: Storage, name: str, etag: str) -> Scan:
+def object_scan(
+    storage: Storage, name: str, etag: str, before: Callable[[], None] | None = None
+) -> Scan:
     def scan(start: int, end: int) -> Iterable[bytes]:
+        if before is not None:
+            before()
         stream = storage.open_range(name, start, end, if_match=etag, chunk_size=1024 * 1024)
         try:
             yield from stream
@@ -40,10 +44,15 @@ def object_scan(storage: Storage, name: str, etag: str) -> Scan:
 
 
 def analyse_object(
-    storage: Storage, name: str, size: int, etag: str
+    storage: Storage,
+    name: str,
+    size: int,
+    etag: str,
+    before_scan: Callable[[], None] | None = None,
 ) -> tuple[AudioAnalysis, RangedFile]:
+    """Analyse one object version; ``before_scan`` runs if every frame must be walked."""
     reader = object_reader(storage, name, size, etag)
-    return analyse_mp3(reader, object_scan(storage, name, etag)), reader
+    return analyse_mp3(reader, object_scan(storage, name, etag, before_scan)), reader
 
 
 def record_for(
@@ -115,8 +124,19 @@ def object_created(
         if sequencer:
             catalog.put_audio(previous, sequencer=sequencer)
         return previous
+
+    def mark_pending() -> None:
+        # A full scan takes a while: meanwhile the file shows as pending. The object was just
+        # read at this very version, so this is its current one.
+        if previous is None or previous.etag != etag:
+            catalog.put_audio(
+                record_for(name, size, etag, uploaded_at, None, None, previous).model_copy(
+                    update={"status": AudioStatus.PENDING, "status_reason": None}
+                )
+            )
+
     try:
-        analysis, reader = analyse_object(storage, name, size, etag)
+        analysis, reader = analyse_object(storage, name, size, etag, mark_pending)
         reason = None
         logger.info(
             "analysed",
@@ -125,8 +145,12 @@ def object_created(
     except NotMp3Error as exc:
         analysis, reason = None, exc.message
     except (ObjectChangedError, AudioNotFoundError):
-        # This version is gone already: a newer event (or a delete) will follow.
+        # This version is gone already: a newer event (or a delete) will follow. A pending
+        # record this left behind is taken back.
         logger.info("stale event: the object changed since", extra={"key": name})
+        current = catalog.get_audio(name)
+        if current is not None and current.etag == etag and current.status is AudioStatus.PENDING:
+            catalog.delete_audio(name)
         return None
     record = record_for(name, size, etag, uploaded_at, analysis, reason, previous)
     if not catalog.put_audio(record, sequencer=sequencer):

@@ -1,0 +1,72 @@
+"""While a file is scanned frame by frame (a VBR file without a header), it shows as pending."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from smart_stream import metadata
+from smart_stream.catalog import get_catalog
+from smart_stream.models import AudioStatus
+from smart_stream.storage import get_storage
+from tests.audio import make_mp3
+
+
+def _vbr_without_header() -> bytes:
+    # Frames of two CBR encodes at different bitrates: a VBR stream with no Xing/VBRI frame.
+    return make_mp3(2.0, bitrate=96) + make_mp3(2.0, bitrate=192)
+
+
+def test_a_scanned_file_is_pending_until_its_record_is_ready(app_env):
+    data = _vbr_without_header()
+    storage = get_storage()
+    info = storage.put("vbr.mp3", io.BytesIO(data))
+    seen_during_scan = []
+    real_open_range = type(storage).open_range
+
+    def watching_open_range(self, name, start=0, end=None, **kwargs):
+        # The scan reads in 1 MiB chunks; the ranged reads before it use small blocks.
+        if kwargs.get("chunk_size") == 1024 * 1024:
+            record = get_catalog().get_audio(name)
+            seen_during_scan.append(None if record is None else (record.status, record.duration))
+        return real_open_range(self, name, start, end, **kwargs)
+
+    type(storage).open_range = watching_open_range
+    try:
+        record = metadata.object_created(
+            "vbr.mp3",
+            size=info.size,
+            etag=info.etag,
+            uploaded_at=datetime.now(UTC),
+            sequencer="0A",
+        )
+    finally:
+        type(storage).open_range = real_open_range
+    assert seen_during_scan == [(AudioStatus.PENDING, None)]
+    assert record is not None and record.status is AudioStatus.READY
+    assert record.bitrate_mode == "VBR"
+    stored = get_catalog().get_audio("vbr.mp3")
+    assert stored is not None and stored.status is AudioStatus.READY
+    assert stored.duration == record.duration
+
+
+def test_a_cbr_file_is_never_pending(app_env):
+    data = make_mp3(2.0)
+    storage = get_storage()
+    info = storage.put("cbr.mp3", io.BytesIO(data))
+    statuses = []
+    catalog = get_catalog()
+    real_put = type(catalog).put_audio
+
+    def recording_put(self, record, **kwargs):
+        statuses.append(record.status)
+        return real_put(self, record, **kwargs)
+
+    type(catalog).put_audio = recording_put
+    try:
+        metadata.object_created(
+            "cbr.mp3", size=info.size, etag=info.etag, uploaded_at=datetime.now(UTC), sequencer="0B"
+        )
+    finally:
+        type(catalog).put_audio = real_put
+    assert statuses == [AudioStatus.READY]
