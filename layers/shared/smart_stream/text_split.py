@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 
 # A token is an SSML tag, a run of whitespace, or a run of anything else (a word with its
-# punctuation). Cuts fall only between tokens.
-_TOKEN = re.compile(r"<[^<>]*>|\s+|[^\s<]+|<")
+# punctuation, and any "<" that does not open a tag, as in "I <3 you"). Cuts fall only
+# between tokens.
+_TOKEN = re.compile(r"<[^<>]*>|\s+|(?:[^\s<]|<(?![^<>]*>))+")
 # Sentence ends: . ! ? and the ellipsis, their ideographic forms, then closing quotes or brackets.
 _SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*$")
 
@@ -54,7 +55,8 @@ def split_text(text: str, limit: int) -> list[str]:
             if "\n" in token or (index > 0 and _ends_sentence(current[index - 1])):
                 sentence_cut = index + 1
 
-    for token in _tokens(text):
+    # Leading whitespace would count against the first part's limit: it is never kept.
+    for token in _tokens(text.strip()):
         while len(token) > limit:
             # A lone "word" longer than a whole part: cut it, there is no other way.
             flush(len(current))
@@ -63,6 +65,9 @@ def split_text(text: str, limit: int) -> list[str]:
         if length + len(token) > limit and not token.isspace():
             cut = sentence_cut if sentence_cut > 0 else word_cut
             flush(cut if cut > 0 else len(current))
+            if length + len(token) > limit and word_cut > 0:
+                # A sentence longer than a part: what is left of it goes up to its last space.
+                flush(word_cut)
             if length + len(token) > limit:
                 flush(len(current))
         current.append(token)
