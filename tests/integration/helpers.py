@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -165,3 +166,32 @@ def catalogue_stored(name: str, data: bytes) -> None:
             status=AudioStatus.READY,
         )
     )
+
+
+class Player:
+    """A player on a raw socket with a small receive buffer (so that the kernel cannot take
+    the whole stream on its behalf): it asks for a URL, reads the start, later hangs up."""
+
+    def __init__(self, url: str, receive_buffer: int = 16 * 1024) -> None:
+        parts = urlsplit(url)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(30)
+        self.sock.connect((parts.hostname, parts.port))
+        self.sock.sendall(
+            f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+        )
+
+    def read_start(self, at_least: int = 4096) -> tuple[bytes, bytes]:
+        """(status line and headers, the first body bytes)."""
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < at_least:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head, body
+
+    def hang_up(self) -> None:
+        self.sock.close()

@@ -6,7 +6,6 @@ player hanging up (storage reads stop), and queues that outlive the server."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ import pytest
 
 from tests.audio import add_id3
 from tests.conftest import ROOT, TOKEN, reset_caches
-from tests.integration.helpers import assert_json_error, raw_request, upload
+from tests.integration.helpers import Player, assert_json_error, raw_request, upload
 from tests.unit.test_queue_stream import (
     MARKERS,
     StorageReads,
@@ -393,35 +392,6 @@ def test_a_file_replaced_under_a_queue_plays_its_new_version(live_server, client
 
 
 # --- A player that hangs up -----------------------------------------------------------------
-
-
-class Player:
-    """A player on a raw socket with a small receive buffer (so that the kernel cannot take
-    the whole stream on its behalf): it asks for a URL, reads the start, later hangs up."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-        self.sock.settimeout(30)
-        self.sock.connect((parts.hostname, parts.port))
-        self.sock.sendall(
-            f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
-        )
-
-    def read_start(self, at_least: int = 4096) -> tuple[bytes, bytes]:
-        """(status line and headers, the first body bytes)."""
-        data = b""
-        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < at_least:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        return head, body
-
-    def hang_up(self) -> None:
-        self.sock.close()
 
 
 def settled(reads: StorageReads, quiet: float = 0.4, limit: float = 10.0) -> int:

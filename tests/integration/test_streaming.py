@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import time
 import tracemalloc
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,7 +15,7 @@ import pytest
 from smart_stream.asgi import READ_AHEAD_CHUNKS
 from smart_stream.settings import get_settings
 from tests.audio import make_mp3
-from tests.integration.helpers import catalogue_stored, post_form
+from tests.integration.helpers import Player, catalogue_stored, post_form
 
 pytestmark = pytest.mark.integration
 
@@ -118,39 +116,10 @@ def open_handles(path: Path) -> int:
     return count
 
 
-class Player:
-    """A player on a raw socket with a small receive buffer (so the kernel cannot swallow
-    the whole file on its behalf): it asks for the file, reads the start, then hangs up."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
-        self.sock.settimeout(30)
-        self.sock.connect((parts.hostname, parts.port))
-        self.sock.sendall(
-            f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
-        )
-
-    def read_start(self, at_least: int = 8192) -> tuple[bytes, bytes]:
-        """(status line and headers, the first body bytes)."""
-        data = b""
-        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < at_least:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        return head, body
-
-    def hang_up(self) -> None:
-        self.sock.close()
-
-
 def hang_up_after_one_chunk(url: str) -> bytes:
-    player = Player(url)
+    player = Player(url, receive_buffer=32 * 1024)
     try:
-        head, body = player.read_start()
+        head, body = player.read_start(8192)
     finally:
         player.hang_up()
     assert head.startswith(b"HTTP/1.1 200"), head
@@ -167,8 +136,8 @@ def wait_until_closed(path: Path) -> int:
 def test_a_player_hanging_up_mid_stream(live_server, big_url, big_mp3):
     env = live_server.env
     big_path = env.audio_dir / NAME
-    player = Player(big_url)
-    head, first = player.read_start()
+    player = Player(big_url, receive_buffer=32 * 1024)
+    head, first = player.read_start(8192)
     assert head.startswith(b"HTTP/1.1 200"), head
     assert first and big_mp3.startswith(first)
     if env.backend == "local":

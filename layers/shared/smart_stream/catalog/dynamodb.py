@@ -39,6 +39,19 @@ def _guard(call: Callable[[], T]) -> T:
         raise ServiceUnavailableError("The catalogue is unavailable; try again shortly.") from exc
 
 
+def _conditional(call: Callable[[], object]) -> bool:
+    """A conditional write: False when its condition failed (another writer got there first)."""
+    try:
+        call()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise ServiceUnavailableError("The catalogue is unavailable; try again shortly.") from exc
+    except BotoCoreError as exc:
+        raise ServiceUnavailableError("The catalogue is unavailable; try again shortly.") from exc
+    return True
+
+
 def _status_filter(statuses: Collection[AudioStatus]) -> tuple[str, dict[str, Any]]:
     names = [f":s{i}" for i in range(len(statuses))]
     values = {name: {"S": status.value} for name, status in zip(names, statuses, strict=True)}
@@ -137,19 +150,7 @@ class DynamoCatalog:
             )
             kwargs["ConditionExpression"] = "attribute_not_exists(sequencer) OR sequencer < :seq"
             kwargs["ExpressionAttributeValues"][":seq"] = {"S": normalize_sequencer(sequencer)}
-        try:
-            self.client.update_item(**kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise ServiceUnavailableError(
-                "The catalogue is unavailable; try again shortly."
-            ) from exc
-        except BotoCoreError as exc:
-            raise ServiceUnavailableError(
-                "The catalogue is unavailable; try again shortly."
-            ) from exc
-        return True
+        return _conditional(lambda: self.client.update_item(**kwargs))
 
     def _query(self, **kwargs: Any) -> Iterator[tuple[AudioRecord, dict[str, Any]]]:
         """Every matching record in sort-key order, page after page."""
@@ -221,19 +222,9 @@ class DynamoCatalog:
                 "ConditionExpression": "version = :expected",
                 "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
             }
-        try:
-            self.client.put_item(TableName=self.table, Item=item, **condition)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise ServiceUnavailableError(
-                "The catalogue is unavailable; try again shortly."
-            ) from exc
-        except BotoCoreError as exc:
-            raise ServiceUnavailableError(
-                "The catalogue is unavailable; try again shortly."
-            ) from exc
-        return True
+        return _conditional(
+            lambda: self.client.put_item(TableName=self.table, Item=item, **condition)
+        )
 
     def delete_queue(self, name: str) -> bool:
         response = _guard(
