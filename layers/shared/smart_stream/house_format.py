@@ -48,4 +48,8 @@ class HouseEncoder:
         self.sink.write(bytes(self._encoder.encode(samples)))
 
     def finish(self) -> None:
+        if not self.seconds:
+            # lameenc refuses to flush an encoder that was never fed ("Not currently
+            # encoding"): an engine that made no sound at all still gives a playable file.
+            self.add(bytes(2 * HOUSE_CHANNELS * 1152), HOUSE_RATE, HOUSE_CHANNELS)
         self.sink.write(bytes(self._encoder.flush()))
