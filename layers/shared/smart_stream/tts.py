@@ -113,5 +113,16 @@ def generate_tts(
     record = record_for(
         filename, stored.size, stored.etag, stored.last_modified, analysis, None, previous
     ).model_copy(update={"transcript": _plain(text), "transcript_status": "completed"})
-    catalog.put_audio(record)
+    try:
+        catalog.put_audio(record)
+    except Exception:
+        if previous is None:
+            storage.delete(filename)  # leave nothing half-written behind
+        raise
+    if previous is not None:
+        # As for an upload: the pipeline's event finds this version catalogued already, so
+        # queues that play the story take its new span here.
+        from smart_stream import queues  # queues builds on the library
+
+        queues.refresh_queues(record, catalog)
     return to_audio_file(record, request_base)
