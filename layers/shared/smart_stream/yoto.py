@@ -40,7 +40,7 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 #: Refresh a token this long before it expires.
 REFRESH_MARGIN_SECONDS = 120
 ATTEMPTS = 3
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class YotoSignInNeededError(UnauthorizedError):
@@ -110,6 +110,18 @@ def _chapter(key: str, title: str, tracks: list[dict[str, Any]]) -> dict[str, An
     }
 
 
+def _card_title(title: str) -> str:
+    """At most 100 characters as Yoto counts them (JavaScript's UTF-16 units, zod's max), so
+    a title with emoji is not refused; never half of a surrogate pair."""
+    kept, units = [], 0
+    for char in title:
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > 100:
+            break
+        kept.append(char)
+    return "".join(kept)
+
+
 def card_content(
     record: QueueRecord,
     *,
@@ -138,7 +150,7 @@ def card_content(
         url = queues.stream_url(record, base)
         items = [_chapter("01", record.title, [_stream_track("01", record.title, url)])]
     payload: dict[str, Any] = {
-        "title": record.title[:100],
+        "title": _card_title(record.title),
         "content": {
             "chapters": items,
             "playbackType": "linear",
@@ -163,8 +175,11 @@ def _client_id() -> str:
     return client_id
 
 
-def _request(method: str, url: str, **kwargs: Any) -> Any:
-    """One call to Yoto: retried with backoff on time-outs, 429 and 5xx; a clear 502 after."""
+def _request(
+    method: str, url: str, *, retry: frozenset[int] = _RETRY_STATUSES, **kwargs: Any
+) -> Any:
+    """One call to Yoto: retried with backoff on time-outs, 429 and 5xx (``retry``); a clear
+    502 after."""
     import httpx
 
     timeout = get_settings().yoto_timeout_seconds
@@ -177,7 +192,7 @@ def _request(method: str, url: str, **kwargs: Any) -> Any:
         except httpx.HTTPError as exc:
             last = type(exc).__name__
             continue
-        if response.status_code in _RETRY_STATUSES:
+        if response.status_code in retry:
             last = f"HTTP {response.status_code}"
             continue
         return response
@@ -299,6 +314,9 @@ def poll_login(catalog: Catalog | None = None) -> bool:
     response = _request(
         "POST",
         get_settings().yoto_auth_base_url.rstrip("/") + "/oauth/token",
+        # A 429 here is a slow_down (some sign-in servers answer it with 429 rather than RFC
+        # 8628's 400): still pending, and asking again at once is the opposite of what it asks.
+        retry=_RETRY_STATUSES - {429},
         data={
             "grant_type": DEVICE_GRANT,
             "device_code": login["device_code"],
@@ -357,6 +375,7 @@ def _token(catalog: Catalog, *, force_refresh: bool = False) -> dict[str, Any]:
 
 def _authorised(method: str, path: str, catalog: Catalog, **kwargs: Any) -> Any:
     """A call to Yoto's API as the signed-in parent; a rejected token is refreshed once."""
+    _client_id()  # not configured: say so, rather than ask for a sign-in that cannot work
     url = get_settings().yoto_api_base_url.rstrip("/") + path
     token = _token(catalog)
     for attempt in range(2):
