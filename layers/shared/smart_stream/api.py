@@ -108,9 +108,9 @@ def flag(app: APIGatewayHttpResolver, name: str) -> bool:
 
 def json_body(app: APIGatewayHttpResolver, model: type[M]) -> M:
     """The request's JSON body as ``model``: 400 if it is not JSON, 422 if values are wrong."""
-    raw = app.current_event.decoded_body or ""
     try:
-        data = json.loads(raw)
+        # A base64 body that is not UTF-8 fails already in decoded_body: bad JSON too.
+        data = json.loads(app.current_event.decoded_body or "")
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: nesting deeper than the parser's stack ("[[[[..."), still bad JSON.
         raise BadRequestError("The request body is not valid JSON.") from None
