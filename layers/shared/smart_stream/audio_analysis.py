@@ -22,6 +22,7 @@ from smart_stream.mp3 import (
     TAIL_WINDOW,
     FrameHeader,
     find_frame_run,
+    foreign_gapless_samples,
     id3v2_size,
     info_frame_kind,
     parse_frame_header,
@@ -256,6 +257,8 @@ def analyse_mp3(f: RangedFile, scan: Scan) -> AudioAnalysis:
         # trusted: the frames are counted instead.
         if xing is not None and _plausible(*xing, span, first):
             duration, bitrate, is_vbr = xing
+            # What a decoder trims (encoder delay, end padding) when the header says so.
+            duration -= foreign_gapless_samples(head, rel, first) / first.sample_rate
             return _result(first, duration, bitrate, is_vbr, audio_start, audio_end, tags, False)
         return _scanned(scan, first, audio_start, trailing_start, tags)
 

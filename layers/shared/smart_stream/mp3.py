@@ -195,3 +195,32 @@ def trailing_tag_size(tail: bytes | bytearray | memoryview) -> int:
             size = (size << 7) | (b & 0x7F)
         return size + 20
     return 0
+
+
+_XING_FRAMES, _XING_BYTES, _XING_TOC, _XING_QUALITY = 1, 2, 4, 8
+
+
+def foreign_gapless_samples(
+    data: bytes | bytearray | memoryview, offset: int, header: FrameHeader
+) -> int:
+    """Encoder delay plus end padding (samples) recorded in the LAME-style extension of the
+    Xing/Info frame at ``offset`` when another encoder than LAME wrote it (ffmpeg writes
+    "Lavc..."/"Lavf..."). Decoders trim these samples; mutagen reads the extension only when
+    it says "LAME", so for other encoders the trim is read here. 0 when there is none."""
+    xing_at = offset + 4 + (2 if header.protected else 0) + header.side_info_size
+    if bytes(data[xing_at : xing_at + 4]) not in (b"Xing", b"Info"):
+        return 0
+    flags = int.from_bytes(bytes(data[xing_at + 4 : xing_at + 8]), "big")
+    ext = xing_at + 8
+    ext += 4 * bool(flags & _XING_FRAMES) + 4 * bool(flags & _XING_BYTES)
+    ext += 100 * bool(flags & _XING_TOC) + 4 * bool(flags & _XING_QUALITY)
+    version = bytes(data[ext : ext + 9])
+    if len(version) < 9 or version.startswith((b"LAME", b"L3.99")) or not version[:3].isalpha():
+        return 0
+    # version(9) revision(1) lowpass(1) replay gain(8) flags(1) bitrate(1), then 12 + 12 bits.
+    field = bytes(data[ext + 21 : ext + 24])
+    if len(field) < 3:
+        return 0
+    delay = (field[0] << 4) | (field[1] >> 4)
+    padding = ((field[1] & 0x0F) << 8) | field[2]
+    return delay + padding
