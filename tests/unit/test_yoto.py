@@ -1,0 +1,683 @@
+"""Yoto cards on every backend, against the local fake of Yoto's API (real HTTP on loopback):
+the MYO payload in both modes and what the documented schema says of it, public https URLs,
+sign-in and tokens kept encrypted and refreshed, retries and the errors a parent sees, and
+nothing half-saved when Yoto answers oddly."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import time
+from functools import cache
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import pytest
+from pydantic import ValidationError
+
+from smart_stream import library, queues, yoto
+from smart_stream.catalog import get_catalog
+from smart_stream.http_errors import status_for
+from smart_stream.models import PlayMode, QueueRequest
+from tests import fake_yoto as fakes
+from tests.audio import make_mp3
+from tests.conftest import reset_caches
+from tests.fake_yoto import FakeYoto, validate_card
+
+# The fake's fixtures, for this module.
+_fake_yoto_server = fakes._fake_yoto_server
+fake_yoto = fakes.fake_yoto
+
+BASE = "http://127.0.0.1:8080"
+PUBLIC = "https://stream.example.org"
+
+
+@pytest.fixture
+def sleeps(monkeypatch) -> list[float]:
+    """The backoff pauses between attempts, recorded instead of slept."""
+    pauses: list[float] = []
+    monkeypatch.setattr(yoto, "time", SimpleNamespace(time=time.time, sleep=pauses.append))
+    return pauses
+
+
+@pytest.fixture(params=["local"])
+def env(request, fake_yoto, monkeypatch, sleeps):
+    """The local backend; tests of what the catalogue keeps run on both (``on_both``)."""
+    app_env = request.getfixturevalue(f"{request.param}_env")
+    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
+    monkeypatch.delenv("QUEUE_STREAM_BASE_URL", raising=False)
+    reset_caches()
+    return app_env
+
+
+on_both = pytest.mark.parametrize("env", ["local", "aws"], indirect=True)
+
+
+@pytest.fixture
+def fake(env, fake_yoto) -> FakeYoto:
+    return fake_yoto
+
+
+@cache
+def song(seconds: float, title: str | None) -> bytes:
+    return make_mp3(seconds, title=title)
+
+
+def upload(name: str, data: bytes) -> None:
+    library.upload_audio(name, io.BytesIO(data), len(data), overwrite=False, request_base=BASE)
+
+
+@pytest.fixture
+def songs(env) -> list[str]:
+    upload("moon.mp3", song(0.5, "Goodnight Moon"))
+    upload("owl and cat.mp3", song(0.4, None))
+    upload("stars.mp3", song(0.3, "Twinkle"))
+    return ["moon.mp3", "owl and cat.mp3", "stars.mp3"]
+
+
+def make_queue(name: str = "bedtime", files: list[str] | None = None, **kw):
+    files = files or ["moon.mp3", "owl and cat.mp3", "stars.mp3"]
+    queues.put_queue(
+        name, QueueRequest(files=files, play_mode=PlayMode.SEQUENTIAL, **kw), request_base=BASE
+    )
+    return queues.get_record(name)
+
+
+def signed_in(fake: FakeYoto) -> None:
+    yoto.start_login()
+    fake.approve()
+    assert yoto.poll_login() is True
+
+
+def assert_error(exc_info, status: int, code: str) -> str:
+    exc = exc_info.value
+    assert (status_for(exc), exc.code) == (status, code), exc.message
+    return exc.message
+
+
+# --- The card payload -----------------------------------------------------------------------
+
+
+def test_a_stream_card_is_one_chapter_streaming_the_queue(songs):
+    record = make_queue(title="Bedtime stories", description="Three for the night")
+    stream_url = queues.to_queue(record, BASE).stream_url
+    card = yoto.card_content(record, request_base=BASE)
+
+    assert card == {
+        "title": "Bedtime stories",
+        "content": {
+            "chapters": [
+                {
+                    "key": "01",
+                    "title": "Bedtime stories",
+                    "overlayLabel": "1",
+                    "tracks": [
+                        {
+                            "key": "01",
+                            "title": "Bedtime stories",
+                            "type": "stream",
+                            "format": "mp3",
+                            "trackUrl": stream_url,
+                            "overlayLabel": "1",
+                            "isNew": True,
+                            "display": {"icon16x16": None},
+                        }
+                    ],
+                    "hasStreams": True,
+                    "duration": 0,
+                    "fileSize": 0,
+                    "display": {"icon16x16": None},
+                }
+            ],
+            "playbackType": "linear",
+            "editSettings": {"transcodeAudioUploads": True},
+        },
+        "metadata": {"description": "Three for the night"},
+    }
+    url = urlsplit(stream_url)
+    assert (url.scheme, url.netloc) == ("https", "stream.example.org")
+    assert url.path == "/api/streams/bedtime/stream.mp3"
+    assert url.query.startswith("sig=") and len(url.query) > 10
+    validate_card(card)
+
+
+def test_chapters_mode_gives_each_file_its_own_chapter_on_its_device_url(songs):
+    record = make_queue(files=["stars.mp3", "moon.mp3", "owl and cat.mp3"], title="Mix")
+    card = yoto.card_content(record, request_base=BASE, chapters=True)
+    validate_card(card)
+
+    assert card["title"] == "Mix"
+    chapters = card["content"]["chapters"]
+    assert [c["key"] for c in chapters] == ["01", "02", "03"]
+    assert [c["overlayLabel"] for c in chapters] == ["1", "2", "3"]
+    # The file's own title, else its name without ".mp3".
+    assert [c["title"] for c in chapters] == ["Twinkle", "Goodnight Moon", "owl and cat"]
+    for chapter, filename in zip(chapters, record.files, strict=True):
+        (track,) = chapter["tracks"]
+        expected = library.to_audio_file(library.get_record(filename), BASE).url
+        assert track["trackUrl"] == expected
+        assert expected.startswith(PUBLIC + "/api/audio/") and "sig=" in expected
+        assert (track["type"], track["format"], track["key"]) == ("stream", "mp3", "01")
+        assert track["title"] == chapter["title"]
+        assert chapter["hasStreams"] is True
+    assert "/api/audio/owl%20and%20cat.mp3?" in chapters[2]["tracks"][0]["trackUrl"]
+
+
+def test_a_queue_with_a_card_sends_its_card_id(songs):
+    record = make_queue()
+    assert "cardId" not in yoto.card_content(record, request_base=BASE)
+    with_card = queues.update_queue("bedtime", {"yoto_card_id": "Ab3dE"})
+    for chapters in (False, True):
+        card = yoto.card_content(with_card, request_base=BASE, chapters=chapters)
+        assert card["cardId"] == "Ab3dE"
+        validate_card(card)
+
+
+@pytest.mark.parametrize("public", [None, "http://home.example.org"])
+@pytest.mark.parametrize("chapters", [False, True])
+def test_no_public_https_base_is_409_saying_what_to_set(songs, monkeypatch, public, chapters):
+    record = make_queue()
+    if public is None:
+        monkeypatch.delenv("PUBLIC_BASE_URL")
+    else:
+        monkeypatch.setenv("PUBLIC_BASE_URL", public)
+    reset_caches()
+    with pytest.raises(yoto.NoPublicUrlError) as caught:
+        yoto.card_content(record, request_base=BASE, chapters=chapters)
+    message = assert_error(caught, 409, "no_public_url")
+    assert "PUBLIC_BASE_URL" in message
+
+
+def test_deployed_the_function_urls_are_the_public_bases(songs, monkeypatch):
+    record = make_queue()
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    monkeypatch.setenv("QUEUE_STREAM_BASE_URL", "https://q123.lambda-url.eu-west-2.on.aws/")
+    monkeypatch.setenv("AUDIO_STREAM_BASE_URL", "https://a456.lambda-url.eu-west-2.on.aws")
+    reset_caches()
+    stream = yoto.card_content(record, request_base="https://api.example.org")
+    url = stream["content"]["chapters"][0]["tracks"][0]["trackUrl"]
+    assert url.startswith(
+        "https://q123.lambda-url.eu-west-2.on.aws/api/streams/bedtime/stream.mp3?"
+    )
+    per_file = yoto.card_content(record, request_base="https://api.example.org", chapters=True)
+    for chapter in per_file["content"]["chapters"]:
+        assert chapter["tracks"][0]["trackUrl"].startswith(
+            "https://a456.lambda-url.eu-west-2.on.aws/api/audio/"
+        )
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "x" * 200,  # a queue title may be 200 characters; a card's is 100 at most
+        "🦉" * 60,  # 60 characters, 120 UTF-16 units: what JavaScript (and zod's max) counts
+        "Gute Nacht 🌙" * 10,
+    ],
+    ids=["long", "astral", "mixed"],
+)
+def test_every_queue_title_makes_a_card_title_yoto_accepts(songs, title):
+    record = make_queue(title=title)
+    card = yoto.card_content(record, request_base=BASE)
+    validate_card(card)
+    assert title.startswith(card["title"])
+
+
+# --- The fake's schema is not a rubber stamp --------------------------------------------------
+
+
+def _good() -> dict:
+    return {
+        "title": "T",
+        "content": {
+            "chapters": [
+                {
+                    "key": "01",
+                    "title": "T",
+                    "tracks": [
+                        {
+                            "key": "01",
+                            "title": "T",
+                            "type": "stream",
+                            "format": "mp3",
+                            "trackUrl": "https://a.example/s.mp3?sig=x",
+                        }
+                    ],
+                    "hasStreams": True,
+                    "display": {"icon16x16": None},
+                }
+            ],
+            "editSettings": {"transcodeAudioUploads": True},
+        },
+    }
+
+
+def _edit(path: str, value) -> dict:
+    card = _good()
+    *parents, last = path.split(".")
+    node = card
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return card
+
+
+TRACK = "content.chapters.0.tracks.0"
+REFUSED = [
+    ("title", KeyError),
+    ("title", ""),
+    ("title", "x" * 101),
+    ("title", "🦉" * 51),
+    ("cardId", "abc"),
+    ("cardId", "ab-de"),
+    ("content", KeyError),
+    ("content.chapters", []),
+    ("content.chapters.0.tracks", []),
+    ("content.chapters.0.display", KeyError),
+    ("content.chapters.0.hasStreams", KeyError),
+    ("content.editSettings", KeyError),
+    ("content.playbackType", "random"),
+    (f"{TRACK}.trackUrl", "http://a.example/s.mp3"),
+    (f"{TRACK}.trackUrl", "/api/streams/x/stream.mp3"),
+    (f"{TRACK}.trackUrl", "https:///nohost.mp3"),
+    (f"{TRACK}.type", "radio"),
+    (f"{TRACK}.format", "wav"),
+    (f"{TRACK}.key", KeyError),
+    (f"{TRACK}.key", 1),
+    (f"{TRACK}.isNew", "true"),
+    (f"{TRACK}.trackURL", "https://a.example/s.mp3"),
+]
+
+
+def test_the_fake_refuses_what_the_schema_refuses():
+    validate_card(_good())
+    for path, value in REFUSED:
+        with pytest.raises(ValidationError):
+            validate_card(_edit(path, value))
+            pytest.fail(f"accepted {path} = {value!r}")
+
+
+def test_the_fake_wants_length_and_size_on_audio_tracks_only():
+    audio = _edit(f"{TRACK}.type", "audio")
+    with pytest.raises(ValidationError):
+        validate_card(audio)
+    audio["content"]["chapters"][0]["tracks"][0].update(
+        {"duration": 420, "fileSize": 1536000, "overlayLabel": "1", "trackUrl": "yoto:#abc"}
+    )
+    validate_card(audio)
+
+
+# --- Signing in, and the tokens at rest -----------------------------------------------------
+
+
+def _everything_stored(env) -> str:
+    """All the catalogue holds, as text: the SQLite files, or a scan of the table."""
+    if env.backend == "local":
+        return "".join(
+            p.read_bytes().decode("latin-1") for p in env.data_dir.rglob("*") if p.is_file()
+        )
+    import boto3
+
+    items = boto3.client("dynamodb").scan(TableName=env.table)["Items"]
+    return json.dumps(items)
+
+
+def test_signing_in_with_a_device_code(env, fake):
+    answer = yoto.start_login()
+    assert set(answer) >= {"verification_uri", "user_code", "expires_in"}
+    assert answer["user_code"] == fake.user_codes[-1]
+    assert answer["verification_uri"] == fake.base_url + "/activate"
+    assert answer["expires_in"] == 900
+    (device_code,) = fake.device_codes
+    assert device_code not in json.dumps(answer)
+
+    (started,) = fake.calls("POST", "/oauth/device/code")
+    assert started.form == {
+        "client_id": fake.client_id,
+        "scope": "profile offline_access",
+        "audience": fake.base_url,
+    }
+    assert yoto.login_status() == {"signed_in": False, "pending": True}
+    assert yoto.login_status() == {"signed_in": False, "pending": True}
+    fake.approve()
+    assert yoto.login_status() == {"signed_in": True, "pending": False}
+    assert yoto.login_status() == {"signed_in": True, "pending": False}
+    polls = fake.calls("POST", "/oauth/token")
+    assert len(polls) == 3  # two pending, one granted; nothing asked once signed in
+    assert polls[0].form == {
+        "grant_type": yoto.DEVICE_GRANT,
+        "device_code": device_code,
+        "client_id": fake.client_id,
+    }
+    assert device_code not in _everything_stored(env)
+
+
+@on_both
+def test_the_tokens_are_stored_encrypted(env, fake):
+    signed_in(fake)
+    access = list(fake.access_tokens)
+    refresh = list(fake.refresh_tokens)
+    stored = get_catalog().get_value(yoto.TOKEN_KEY)
+    assert stored is not None
+    everything = _everything_stored(env)
+    for secret in access + refresh:
+        assert secret not in stored
+        assert secret not in everything
+    assert yoto._load(get_catalog(), yoto.TOKEN_KEY)["access_token"] == access[0]
+
+
+@pytest.mark.parametrize(
+    ("pending_status", "slow_down_status"), [(400, 400), (403, 429)], ids=["rfc", "auth0"]
+)
+def test_waiting_for_the_parent_is_pending_not_an_error(
+    env, fake, sleeps, pending_status, slow_down_status
+):
+    """RFC 8628 answers authorization_pending and slow_down with 400; Auth0 (Yoto's sign-in)
+    is known to use 403 and 429. Either way the sign-in is still pending, and a slow_down is
+    not a reason to ask again at once."""
+    fake.pending_status, fake.slow_down_status = pending_status, slow_down_status
+    yoto.start_login()
+    assert yoto.login_status() == {"signed_in": False, "pending": True}
+    fake.slow_downs = 1
+    assert yoto.login_status() == {"signed_in": False, "pending": True}
+    assert len(fake.calls("POST", "/oauth/token")) == 2
+    fake.approve()
+    assert yoto.login_status() == {"signed_in": True, "pending": False}
+
+
+def test_a_denied_sign_in_ends_it(env, fake):
+    yoto.start_login()
+    fake.deny()
+    assert yoto.login_status() == {"signed_in": False, "pending": False}
+    with pytest.raises(yoto.YotoSignInNeededError):
+        yoto._token(get_catalog())
+
+
+@on_both
+def test_rotating_the_signing_secret_forces_a_new_sign_in(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    yoto.push_card("bedtime", request_base=BASE)
+    posts = len(fake.calls("POST", "/content"))
+
+    (env.data_dir / "signing-secret").write_text("a-brand-new-secret-after-a-leak\n")
+    reset_caches()
+    with pytest.raises(yoto.YotoSignInNeededError) as caught:
+        yoto.push_card("bedtime", request_base=BASE)
+    assert "/api/yoto/login" in assert_error(caught, 401, "yoto_sign_in_needed")
+    assert len(fake.calls("POST", "/content")) == posts
+
+    signed_in(fake)
+    created, _ = yoto.push_card("bedtime", request_base=BASE)
+    assert created is False
+
+
+def test_a_token_is_refreshed_before_it_expires(env, fake, songs):
+    make_queue()
+    fake.token_lifetime = yoto.REFRESH_MARGIN_SECONDS - 30
+    signed_in(fake)
+    first_access = next(iter(fake.access_tokens))
+    yoto.push_card("bedtime", request_base=BASE)
+
+    assert fake.grants() == [yoto.DEVICE_GRANT, "refresh_token"]
+    (post,) = fake.calls("POST", "/content")
+    assert post.bearer != first_access
+    assert fake.access_tokens[post.bearer].expires_at > time.time()
+    refresh = fake.calls("POST", "/oauth/token")[-1].form
+    assert refresh["client_id"] == fake.client_id and refresh["refresh_token"]
+
+
+def test_a_fresh_token_is_not_refreshed(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    yoto.push_card("bedtime", request_base=BASE)
+    yoto.push_card("bedtime", request_base=BASE)
+    assert fake.grants() == [yoto.DEVICE_GRANT]
+
+
+def test_a_refresh_without_a_new_refresh_token_keeps_the_old_one(env, fake, songs):
+    make_queue()
+    fake.rotate_refresh_tokens = False
+    fake.token_lifetime = 10
+    signed_in(fake)
+    for _ in range(3):
+        yoto.push_card("bedtime", request_base=BASE)
+    assert fake.grants() == [yoto.DEVICE_GRANT] + ["refresh_token"] * 3
+    refreshes = {r.form["refresh_token"] for r in fake.calls("POST", "/oauth/token")[1:]}
+    assert len(refreshes) == 1
+
+
+# --- Pushing and removing a card ------------------------------------------------------------
+
+
+@on_both
+def test_push_creates_then_updates_the_same_card(env, fake, songs):
+    make_queue(title="Bedtime", description="Night night")
+    signed_in(fake)
+    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    assert created is True
+    (card_id,) = fake.cards
+    assert queue.yoto_card_id == card_id == queues.get_record("bedtime").yoto_card_id
+    payload = fake.last_card_payload()
+    assert "cardId" not in payload
+    assert payload["content"]["chapters"][0]["tracks"][0]["trackUrl"] == queue.stream_url
+    assert payload["metadata"] == {"description": "Night night"}
+    assert fake.calls("POST", "/content")[0].headers["content-type"] == "application/json"
+
+    make_queue(files=["stars.mp3"], title="Just one")
+    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    assert created is False
+    assert queue.yoto_card_id == card_id
+    assert list(fake.cards) == [card_id]
+    assert fake.last_card_payload()["cardId"] == card_id
+    assert fake.cards[card_id]["title"] == "Just one"
+    assert fake.rejected == []
+
+
+def test_the_card_id_may_come_at_the_top_level(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    fake.answer_next(1, {"cardId": "Top12", "title": "Bedtime"}, path="/content")
+    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    assert (created, queue.yoto_card_id) == (True, "Top12")
+
+
+def test_remove_card(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    _, queue = yoto.push_card("bedtime", request_base=BASE)
+    yoto.remove_card("bedtime")
+    (deleted,) = fake.calls("DELETE", "/content/")
+    assert deleted.path == f"/content/{queue.yoto_card_id}"
+    assert deleted.bearer in fake.access_tokens
+    assert fake.cards == {} and fake.deleted_cards == [queue.yoto_card_id]
+    assert queues.get_record("bedtime").yoto_card_id is None
+    with pytest.raises(yoto.NoCardError) as caught:
+        yoto.remove_card("bedtime")
+    assert_error(caught, 404, "no_card")
+
+
+def test_removing_a_card_yoto_no_longer_has_clears_it(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    yoto.push_card("bedtime", request_base=BASE)
+    fake.cards.clear()  # the parent deleted it in the Yoto app
+    yoto.remove_card("bedtime")
+    assert queues.get_record("bedtime").yoto_card_id is None
+
+
+def test_yoto_failing_is_retried_with_backoff_then_502_and_nothing_changes(
+    env, fake, songs, sleeps
+):
+    before = make_queue()
+    signed_in(fake)
+    for status in (500, 502, 503, 504, 429):
+        sleeps.clear()
+        posts = len(fake.calls("POST", "/content"))
+        fake.fail_next(yoto.ATTEMPTS, status, path="/content")
+        with pytest.raises(yoto.YotoFailedError) as caught:
+            yoto.push_card("bedtime", request_base=BASE)
+        assert "nothing was changed" in assert_error(caught, 502, "yoto_failed")
+        assert len(fake.calls("POST", "/content")) - posts == yoto.ATTEMPTS, status
+        # Backoff: a pause before each new attempt, each longer than the last.
+        assert len(sleeps) == yoto.ATTEMPTS - 1 and sleeps[0] > 0, sleeps
+        assert sleeps == sorted(set(sleeps)), sleeps
+        assert queues.get_record("bedtime") == before
+        assert fake.cards == {}
+
+    created, _ = yoto.push_card("bedtime", request_base=BASE)
+    assert created is True
+
+
+def test_one_429_then_success_is_retried(env, fake, songs, sleeps):
+    make_queue()
+    signed_in(fake)
+    fake.fail_next(1, 429, path="/content")
+    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    assert created is True and queue.yoto_card_id in fake.cards
+    assert len(fake.calls("POST", "/content")) == 2
+    assert len(fake.cards) == 1
+    assert len(sleeps) == 1
+
+
+def test_a_slow_yoto_times_out_each_attempt_then_502(env, fake, songs, monkeypatch):
+    make_queue()
+    signed_in(fake)
+    monkeypatch.setenv("YOTO_TIMEOUT_SECONDS", "0.2")
+    reset_caches()
+    fake.slow_next(yoto.ATTEMPTS, seconds=1.0, path="/content")
+    started = time.monotonic()
+    with pytest.raises(yoto.YotoFailedError) as caught:
+        yoto.push_card("bedtime", request_base=BASE)
+    elapsed = time.monotonic() - started
+    assert_error(caught, 502, "yoto_failed")
+    assert 0.2 * yoto.ATTEMPTS <= elapsed < 1.0 * yoto.ATTEMPTS
+    assert len(fake.calls("POST", "/content")) == yoto.ATTEMPTS
+    assert queues.get_record("bedtime").yoto_card_id is None
+
+
+def test_yoto_unreachable_is_502(env, fake, songs, monkeypatch):
+    make_queue()
+    signed_in(fake)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("YOTO_API_BASE_URL", closed)
+    reset_caches()
+    with pytest.raises(yoto.YotoFailedError) as caught:
+        yoto.push_card("bedtime", request_base=BASE)
+    assert_error(caught, 502, "yoto_failed")
+
+
+def test_a_rejected_token_is_refreshed_once_and_the_call_retried(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    fake.expire_access_tokens()
+    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    assert created is True
+    posts = fake.calls("POST", "/content")
+    assert [p.status for p in posts] == [401, 200]
+    assert posts[0].bearer != posts[1].bearer
+    assert fake.grants() == [yoto.DEVICE_GRANT, "refresh_token"]
+    assert list(fake.cards) == [queue.yoto_card_id]
+
+
+def test_a_revoked_sign_in_is_401_saying_to_sign_in_again(env, fake, songs):
+    before = make_queue()
+    signed_in(fake)
+    fake.revoke_tokens()
+    with pytest.raises(yoto.YotoSignInNeededError) as caught:
+        yoto.push_card("bedtime", request_base=BASE)
+    assert "/api/yoto/login" in assert_error(caught, 401, "yoto_sign_in_needed")
+    assert fake.grants() == [yoto.DEVICE_GRANT, "refresh_token"]
+    assert queues.get_record("bedtime") == before
+    assert get_catalog().get_value(yoto.TOKEN_KEY) is None
+    assert yoto.login_status() == {"signed_in": False, "pending": False}
+
+
+def test_a_token_rejected_even_after_a_refresh_is_401(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    fake.answer_next(2, {"error": "nope"}, status=401, path="/content")
+    with pytest.raises(yoto.YotoSignInNeededError) as caught:
+        yoto.push_card("bedtime", request_base=BASE)
+    assert_error(caught, 401, "yoto_sign_in_needed")
+    assert len(fake.calls("POST", "/content")) == 2
+
+
+def test_without_a_client_id_yoto_is_409_not_configured(env, fake, songs, monkeypatch):
+    make_queue()
+    monkeypatch.delenv("YOTO_CLIENT_ID")
+    reset_caches()
+    with pytest.raises(yoto.YotoNotConfiguredError) as caught:
+        yoto.start_login()
+    assert "YOTO_CLIENT_ID" in assert_error(caught, 409, "yoto_not_configured")
+    with pytest.raises(yoto.YotoNotConfiguredError) as caught:
+        yoto.push_card("bedtime", request_base=BASE)
+    assert_error(caught, 409, "yoto_not_configured")
+    assert fake.requests == []
+
+
+ODD_ANSWERS = [
+    {"card": {}},
+    {"card": {"cardId": ""}},
+    {"card": {"cardId": 12345}},
+    {"card": "Ab3dE"},
+    {"status": "ok"},
+    [{"cardId": "Ab3dE"}],
+    "bad json",
+]
+
+
+@on_both
+@pytest.mark.parametrize("update", [False, True], ids=["create", "update"])
+def test_an_unexpected_answer_is_502_and_nothing_is_half_saved(env, fake, songs, update):
+    make_queue()
+    signed_in(fake)
+    if update:
+        yoto.push_card("bedtime", request_base=BASE)
+    before = queues.get_record("bedtime")
+    cards = dict(fake.cards)
+    for answer in ODD_ANSWERS:
+        if answer == "bad json":
+            fake.bad_json_next(1, path="/content")
+        else:
+            fake.answer_next(1, answer, path="/content")
+        with pytest.raises(yoto.YotoFailedError) as caught:
+            yoto.push_card("bedtime", request_base=BASE)
+        assert_error(caught, 502, "yoto_failed")
+        assert queues.get_record("bedtime") == before, answer
+    assert fake.cards == cards
+
+
+def test_an_update_of_a_card_yoto_no_longer_has_is_a_clear_error(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    _, queue = yoto.push_card("bedtime", request_base=BASE)
+    fake.cards.clear()
+    with pytest.raises(yoto.YotoFailedError) as caught:
+        yoto.push_card("bedtime", request_base=BASE)
+    assert "404" in assert_error(caught, 502, "yoto_failed")
+    assert queues.get_record("bedtime").yoto_card_id == queue.yoto_card_id
+
+
+def test_tokens_never_reach_the_logs(env, fake, songs, caplog):
+    caplog.set_level(logging.DEBUG)
+    make_queue()
+    fake.token_lifetime = 10
+    signed_in(fake)
+    yoto.push_card("bedtime", request_base=BASE)
+    fake.expire_access_tokens()
+    yoto.push_card("bedtime", request_base=BASE)
+    yoto.remove_card("bedtime")
+    fake.revoke_tokens()
+    with pytest.raises(yoto.YotoSignInNeededError):
+        yoto.push_card("bedtime", request_base=BASE)
+    secrets = fake.secrets_issued()
+    assert len(secrets) >= 4
+    for secret in secrets:
+        assert secret not in caplog.text
