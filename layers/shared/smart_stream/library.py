@@ -9,7 +9,7 @@ import json
 from typing import BinaryIO
 from urllib.parse import quote
 
-from smart_stream import auth
+from smart_stream import auth, credentials
 from smart_stream.audio_probe import analyse_upload
 from smart_stream.catalog import Catalog, get_catalog
 from smart_stream.errors import (
@@ -20,7 +20,7 @@ from smart_stream.errors import (
     PayloadTooLargeError,
     UnprocessableError,
 )
-from smart_stream.metadata import record_for
+from smart_stream.metadata import AUDIO_KIND, record_for
 from smart_stream.models import (
     AudioFile,
     AudioList,
@@ -37,7 +37,6 @@ from smart_stream.storage import Storage, get_storage
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 UPLOAD_URL_EXPIRES = 3600
-AUDIO_KIND = "audio"
 VISIBLE = (AudioStatus.PENDING, AudioStatus.READY)
 
 
@@ -164,6 +163,8 @@ def delete_audio(
         if record is None:
             raise
     catalog.delete_audio(filename)
+    if record is not None:
+        credentials.retire(catalog, AUDIO_KIND, filename, record.credential_version)
     queues.leave_queues(filename, catalog)
 
 
@@ -196,7 +197,7 @@ def upload_audio(
     stored = storage.put(filename, source, overwrite=overwrite)
     # A replaced file keeps its device URL: cards that play it go on working.
     record = record_for(
-        filename, stored.size, stored.etag, stored.last_modified, analysis, None, previous
+        filename, stored.size, stored.etag, stored.last_modified, analysis, None, previous, catalog
     )
     try:
         catalog.put_audio(record)

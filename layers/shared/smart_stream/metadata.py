@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from smart_stream import credentials
 from smart_stream.audio_analysis import AudioAnalysis, Scan, analyse_mp3
 from smart_stream.catalog import Catalog, get_catalog
 from smart_stream.errors import AudioNotFoundError, NotMp3Error, ObjectChangedError
@@ -15,6 +16,9 @@ from smart_stream.models import AudioRecord, AudioStatus
 from smart_stream.names import filename_problem
 from smart_stream.ranged_file import RangedFile
 from smart_stream.storage import Storage, get_storage
+
+#: The device-credential kind of a single file (see ``auth.device_credential``).
+AUDIO_KIND = "audio"
 
 logger = logging.getLogger("smart_stream.metadata")
 
@@ -63,10 +67,14 @@ def record_for(
     analysis: AudioAnalysis | None,
     reason: str | None,
     previous: AudioRecord | None,
+    catalog: Catalog | None = None,
 ) -> AudioRecord:
     """The catalogue record of one object version, keeping what belongs to the name rather
-    than to the bytes (its device credential version, a TTS transcript)."""
-    kept = {}
+    than to the bytes (its device credential version, a TTS transcript). A new name starts
+    past the credential versions of any earlier file of that name (``catalog`` tells)."""
+    kept: dict[str, object] = {}
+    if previous is None and catalog is not None:
+        kept = {"credential_version": credentials.first_version(catalog, AUDIO_KIND, name)}
     if previous is not None:
         kept = {
             "credential_version": previous.credential_version,
@@ -130,7 +138,7 @@ def object_created(
         # read at this very version, so this is its current one.
         if previous is None or previous.etag != etag:
             catalog.put_audio(
-                record_for(name, size, etag, uploaded_at, None, None, previous).model_copy(
+                record_for(name, size, etag, uploaded_at, None, None, previous, catalog).model_copy(
                     update={"status": AudioStatus.PENDING, "status_reason": None}
                 )
             )
@@ -152,7 +160,7 @@ def object_created(
         if current is not None and current.etag == etag and current.status is AudioStatus.PENDING:
             catalog.delete_audio(name)
         return None
-    record = record_for(name, size, etag, uploaded_at, analysis, reason, previous)
+    record = record_for(name, size, etag, uploaded_at, analysis, reason, previous, catalog)
     if not catalog.put_audio(record, sequencer=sequencer):
         return None
     from smart_stream import queues  # queues builds on the library, which builds on this
@@ -167,7 +175,10 @@ def object_removed(name: str, *, sequencer: str | None, catalog: Catalog | None 
     from smart_stream import queues
 
     catalog = catalog or get_catalog()
+    record = catalog.get_audio(name)
     removed = catalog.delete_audio(name, sequencer=sequencer)
     if removed:
+        if record is not None:
+            credentials.retire(catalog, AUDIO_KIND, name, record.credential_version)
         queues.leave_queues(name, catalog)
     return removed

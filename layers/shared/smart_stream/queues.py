@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
-from smart_stream import auth
+from smart_stream import auth, credentials
 from smart_stream.catalog import Catalog, get_catalog
 from smart_stream.errors import (
     BadRequestError,
@@ -201,7 +201,11 @@ def put_queue(
         play_mode=request.play_mode,
         version=existing.version + 1 if existing else 1,
         seed=secrets.randbits(48),
-        credential_version=existing.credential_version if existing else 1,
+        credential_version=(
+            existing.credential_version
+            if existing
+            else credentials.first_version(catalog, QUEUE_KIND, name)
+        ),
         yoto_card_id=existing.yoto_card_id if existing else None,
         updated_at=utc_now(),
     )
@@ -223,6 +227,7 @@ def delete_queue(name: str, *, force: bool, catalog: Catalog | None = None) -> N
         )
     if not catalog.delete_queue(name):
         raise QueueNotFoundError(name)
+    credentials.retire(catalog, QUEUE_KIND, name, record.credential_version)
 
 
 def queues_using(filename: str, catalog: Catalog | None = None) -> list[QueueRecord]:

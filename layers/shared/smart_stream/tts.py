@@ -111,7 +111,7 @@ def generate_tts(
         previous = catalog.get_audio(filename)
         stored = storage.put(filename, mp3, overwrite=request.overwrite)
     record = record_for(
-        filename, stored.size, stored.etag, stored.last_modified, analysis, None, previous
+        filename, stored.size, stored.etag, stored.last_modified, analysis, None, previous, catalog
     ).model_copy(update={"transcript": _plain(text), "transcript_status": "completed"})
     try:
         catalog.put_audio(record)
