@@ -15,19 +15,26 @@ from smart_stream.errors import UnprocessableError
 app = create_api()
 
 
-@app.get("/api/streams/<name>/yoto-card")
-def card_content(name: str):
+def _chapters() -> bool:
+    """?mode=stream (one track: the whole queue) or ?mode=chapters (a chapter per file)."""
     mode = query_param(app, "mode") or "stream"
     if mode not in ("stream", "chapters"):
         raise UnprocessableError("mode must be stream or chapters.")
+    return mode == "chapters"
+
+
+@app.get("/api/streams/<name>/yoto-card")
+def card_content(name: str):
     record = queues.get_record(path_param(app, "name"))
-    content = yoto.card_content(record, request_base=request_base(app), chapters=mode == "chapters")
+    content = yoto.card_content(record, request_base=request_base(app), chapters=_chapters())
     return json_response(200, content)
 
 
 @app.post("/api/streams/<name>/yoto-card")
 def push_card(name: str):
-    created, queue = yoto.push_card(path_param(app, "name"), request_base=request_base(app))
+    created, queue = yoto.push_card(
+        path_param(app, "name"), request_base=request_base(app), chapters=_chapters()
+    )
     return json_response(201 if created else 200, queue)
 
 

@@ -654,15 +654,29 @@ def test_an_unexpected_answer_is_502_and_nothing_is_half_saved(env, fake, songs,
     assert fake.cards == cards
 
 
-def test_an_update_of_a_card_yoto_no_longer_has_is_a_clear_error(env, fake, songs):
+def test_a_card_deleted_in_the_yoto_app_is_made_again(env, fake, songs):
+    """Given a card the parent removed in the Yoto app (Yoto answers 404 to its update),
+    when the queue is pushed again, then a new card is made and its id kept."""
     make_queue()
     signed_in(fake)
     _, queue = yoto.push_card("bedtime", request_base=BASE)
     fake.cards.clear()
-    with pytest.raises(yoto.YotoFailedError) as caught:
-        yoto.push_card("bedtime", request_base=BASE)
-    assert "404" in assert_error(caught, 502, "yoto_failed")
-    assert queues.get_record("bedtime").yoto_card_id == queue.yoto_card_id
+    created, again = yoto.push_card("bedtime", request_base=BASE)
+    assert created is True
+    assert again.yoto_card_id and again.yoto_card_id != queue.yoto_card_id
+    assert queues.get_record("bedtime").yoto_card_id == again.yoto_card_id
+    assert again.yoto_card_id in fake.cards
+
+
+def test_a_chapters_card_can_be_pushed(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    created, queue = yoto.push_card("bedtime", request_base=BASE, chapters=True)
+    assert created is True
+    card = fake.cards[queue.yoto_card_id]
+    chapters = card["content"]["chapters"]
+    assert len(chapters) == len(queue.files) > 1
+    assert all("/api/audio/" in c["tracks"][0]["trackUrl"] for c in chapters)
 
 
 def test_tokens_never_reach_the_logs(env, fake, songs, caplog):

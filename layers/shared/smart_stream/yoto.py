@@ -397,14 +397,19 @@ def _card_id(data: dict[str, Any]) -> str | None:
 
 
 def push_card(
-    name: str, *, request_base: str, catalog: Catalog | None = None
+    name: str, *, request_base: str, chapters: bool = False, catalog: Catalog | None = None
 ) -> tuple[bool, Queue]:
     """Create the queue's card in the parent's Yoto account (True), or update the same card
     (False). The card id is saved with the queue only once Yoto has answered with it."""
     catalog = catalog or get_catalog()
     record = queues.get_record(name, catalog)
-    payload = card_content(record, request_base=request_base, catalog=catalog)
+    payload = card_content(record, request_base=request_base, chapters=chapters, catalog=catalog)
     response = _authorised("POST", "/content", catalog, json=payload)
+    if response.status_code == 404 and "cardId" in payload:
+        # The parent deleted the card in the Yoto app: make a new one.
+        record = record.model_copy(update={"yoto_card_id": None})
+        del payload["cardId"]
+        response = _authorised("POST", "/content", catalog, json=payload)
     if response.status_code >= 400:
         raise YotoFailedError(
             f"Yoto refused the card (HTTP {response.status_code}); nothing was changed."
