@@ -40,11 +40,13 @@ def reset_caches() -> None:
     from smart_stream import auth, aws, streaming
     from smart_stream.catalog import get_catalog
     from smart_stream.settings import get_settings
+    from smart_stream.speech import get_speech_engine
     from smart_stream.storage import get_storage
 
     get_settings.cache_clear()
     get_storage.cache_clear()
     get_catalog.cache_clear()
+    get_speech_engine.cache_clear()
     aws.client.cache_clear()
     auth._local_signing_key.cache_clear()
     streaming.records = streaming.RecordCache()

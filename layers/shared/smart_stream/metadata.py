@@ -160,8 +160,17 @@ def object_created(
         if current is not None and current.etag == etag and current.status is AudioStatus.PENDING:
             catalog.delete_audio(name)
         return None
+    # The analysis took a while: whoever wrote meanwhile (the upload or TTS function, with
+    # this very version and perhaps a transcript) is not to be undone.
+    current = catalog.get_audio(name)
+    if current is not None and current.etag == etag and current.status is not AudioStatus.PENDING:
+        if sequencer:
+            catalog.put_audio(current, sequencer=sequencer)
+        return current
+    if current is not None and current.status is not AudioStatus.PENDING:
+        previous = current
     record = record_for(name, size, etag, uploaded_at, analysis, reason, previous, catalog)
-    if not catalog.put_audio(record, sequencer=sequencer):
+    if not catalog.put_audio(record, sequencer=sequencer, keep_version=True):
         return None
     from smart_stream import queues  # queues builds on the library, which builds on this
 

@@ -30,6 +30,34 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 _SPEAK = re.compile(r"^\s*<speak\b[^>]*>(.*)</speak>\s*$", re.DOTALL)
 
 
+#: Characters of a part kept for SSML wrapping (<speak>, elements carried across a cut).
+SSML_MARGIN = 400
+_ELEMENT = re.compile(r"<(/?)([A-Za-z][\w:.-]*)[^<>]*?(/?)>")
+
+
+def balance_ssml(parts: list[str]) -> list[str]:
+    """Parts of one SSML body, each made well-formed: an element a cut leaves open is closed
+    at the end of its part and opened again (same attributes) at the start of the next."""
+    balanced = []
+    open_elements: list[tuple[str, str]] = []  # (name, its opening tag)
+    for part in parts:
+        reopened = "".join(tag for _, tag in open_elements)
+        for match in _ELEMENT.finditer(part):
+            closing, name, self_closing = match.groups()
+            if self_closing:
+                continue
+            if not closing:
+                open_elements.append((name, match.group(0)))
+                continue
+            for index in range(len(open_elements) - 1, -1, -1):
+                if open_elements[index][0] == name:
+                    del open_elements[index:]
+                    break
+        closed = "".join(f"</{name}>" for name, _ in reversed(open_elements))
+        balanced.append(reopened + part + closed)
+    return balanced
+
+
 class TtsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -97,12 +125,16 @@ def generate_tts(
 
     ssml_match = _SPEAK.match(text)
     body = ssml_match.group(1) if ssml_match else text
-    # Room for the <speak></speak> wrapper each SSML part gets back.
-    limit = engine.max_request_chars - (len("<speak></speak>") if ssml_match else 0)
+    # Room for what each SSML part gets back around it: <speak></speak> and the elements it
+    # continues from the part before (reopened first, closed last).
+    margin = min(SSML_MARGIN, engine.max_request_chars // 4) if ssml_match else 0
+    limit = engine.max_request_chars - margin
+    parts = split_text(body, limit)
+    if ssml_match:
+        parts = [f"<speak>{part}</speak>" for part in balance_ssml(parts)]
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as mp3:
         encoder = HouseEncoder(mp3)
-        for part in split_text(body, limit):
-            spoken = f"<speak>{part}</speak>" if ssml_match else part
+        for spoken in parts:
             pcm = engine.synthesize(spoken, voice, ssml=bool(ssml_match))
             encoder.add(pcm.samples, pcm.sample_rate)
         encoder.finish()

@@ -38,11 +38,15 @@ class Catalog(Protocol):
 
     def get_audio(self, filename: str) -> AudioRecord | None: ...
 
-    def put_audio(self, record: AudioRecord, *, sequencer: str | None = None) -> bool:
+    def put_audio(
+        self, record: AudioRecord, *, sequencer: str | None = None, keep_version: bool = False
+    ) -> bool:
         """Create or replace the record of ``record.filename``.
 
         With the ``sequencer`` of the S3 event it comes from, only if that event is newer than
-        the last one applied to this name (False, and nothing written, when it is not).
+        the last one applied to this name (False, and nothing written, when it is not). With
+        ``keep_version``, not over a finished record of the same object version (the upload
+        or TTS function catalogued it meanwhile, perhaps with its transcript).
         """
         ...
 

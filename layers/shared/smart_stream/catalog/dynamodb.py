@@ -100,16 +100,20 @@ class DynamoCatalog:
             return None
         return AudioRecord.model_validate_json(item["record"]["S"])
 
-    def put_audio(self, record: AudioRecord, *, sequencer: str | None = None) -> bool:
+    def put_audio(
+        self, record: AudioRecord, *, sequencer: str | None = None, keep_version: bool = False
+    ) -> bool:
         return self._update(
             record.filename,
-            "SET #status = :status, search_text = :search, #record = :record",
+            "SET #status = :status, search_text = :search, #record = :record, etag = :etag",
             {
                 ":status": {"S": record.status.value},
                 ":search": {"S": search_text(record)},
                 ":record": {"S": record.model_dump_json()},
+                ":etag": {"S": record.etag},
             },
             sequencer,
+            keep_version,
         )
 
     def delete_audio(self, filename: str, *, sequencer: str | None = None) -> bool:
@@ -132,7 +136,12 @@ class DynamoCatalog:
         return tombstone and existed
 
     def _update(
-        self, filename: str, update: str, values: dict[str, Any], sequencer: str | None
+        self,
+        filename: str,
+        update: str,
+        values: dict[str, Any],
+        sequencer: str | None,
+        keep_version: bool = False,
     ) -> bool:
         """One UpdateItem; with a sequencer, only if it is newer than the one stored (a write
         that is not an event's keeps the last event's sequencer)."""
@@ -148,8 +157,16 @@ class DynamoCatalog:
             kwargs["UpdateExpression"] = f"{set_part}, sequencer = :seq" + (
                 f" REMOVE {remove_part}" if remove_part else ""
             )
-            kwargs["ConditionExpression"] = "attribute_not_exists(sequencer) OR sequencer < :seq"
+            condition = "(attribute_not_exists(sequencer) OR sequencer < :seq)"
             kwargs["ExpressionAttributeValues"][":seq"] = {"S": normalize_sequencer(sequencer)}
+            if keep_version:
+                condition += (
+                    " AND (attribute_not_exists(etag) OR etag <> :etag"
+                    " OR #status IN (:pending, :deleted))"
+                )
+                kwargs["ExpressionAttributeValues"][":pending"] = {"S": "pending"}
+                kwargs["ExpressionAttributeValues"][":deleted"] = {"S": TOMBSTONE}
+            kwargs["ConditionExpression"] = condition
         return _conditional(lambda: self.client.update_item(**kwargs))
 
     def _query(self, **kwargs: Any) -> Iterator[tuple[AudioRecord, dict[str, Any]]]:

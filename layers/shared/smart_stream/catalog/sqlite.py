@@ -105,14 +105,16 @@ class SqliteCatalog:
         )
         return None if row is None else AudioRecord.model_validate_json(row[0])
 
-    def put_audio(self, record: AudioRecord, *, sequencer: str | None = None) -> bool:
+    def put_audio(
+        self, record: AudioRecord, *, sequencer: str | None = None, keep_version: bool = False
+    ) -> bool:
         values = (
             record.filename,
             record.status.value,
             search_text(record),
             record.model_dump_json(),
         )
-        return self._upsert(values, sequencer)
+        return self._upsert(values, sequencer, keep_version)
 
     def delete_audio(self, filename: str, *, sequencer: str | None = None) -> bool:
         if sequencer is None:
@@ -123,7 +125,9 @@ class SqliteCatalog:
         existed = self.get_audio(filename) is not None
         return self._upsert((filename, TOMBSTONE, "", ""), sequencer) and existed
 
-    def _upsert(self, values: tuple[str, str, str, str], sequencer: str | None) -> bool:
+    def _upsert(
+        self, values: tuple[str, str, str, str], sequencer: str | None, keep_version: bool = False
+    ) -> bool:
         if sequencer is None:
             # A write that is not an event's keeps the last event's sequencer.
             cursor = self._db().execute(
@@ -140,9 +144,12 @@ class SqliteCatalog:
                 " ON CONFLICT(filename) DO UPDATE SET status = excluded.status,"
                 " search_text = excluded.search_text, record = excluded.record,"
                 " sequencer = excluded.sequencer"
-                " WHERE audio_files.sequencer IS NULL"
-                " OR audio_files.sequencer < excluded.sequencer",
-                (*values, normalize_sequencer(sequencer)),
+                " WHERE (audio_files.sequencer IS NULL"
+                " OR audio_files.sequencer < excluded.sequencer)"
+                " AND NOT (? AND audio_files.status IN ('ready', 'invalid')"
+                " AND json_extract(audio_files.record, '$.etag')"
+                " = json_extract(excluded.record, '$.etag'))",
+                (*values, normalize_sequencer(sequencer), keep_version),
             )
         return cursor.rowcount > 0
 
