@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -44,8 +45,11 @@ def _finite_pieces(
     gathered = 0
     reads = _piece_reads(layout, start, end, chunk_size)
     try:
+        first = True
         for chunk in reads:
-            if not pending and len(chunk) >= chunk_size:
+            if first or (not pending and len(chunk) >= chunk_size):
+                # The first bytes go at once: the start never waits on the queue.
+                first = False
                 yield chunk
                 continue
             pending.append(chunk)
@@ -59,32 +63,72 @@ def _finite_pieces(
         reads.close()  # a hang-up closes the storage read under way
 
 
+#: Short files read ahead at once: each costs a storage round trip (an S3 GET) that is
+#: better spent waiting in parallel. Bounded: at most this many short spans are in memory.
+PREFETCH_FILES = 8
+
+
 def _piece_reads(
     layout: queues.FiniteLayout, start: int, end: int, chunk_size: int
 ) -> Generator[bytes, None, None]:
-    """The stream's bytes ``start``..``end`` (inclusive), one storage read per file touched.
-    Closing the iterator closes the read in progress: nothing more is read."""
+    """The stream's bytes ``start``..``end`` (inclusive), one storage read per file touched:
+    a file of at most a chunk is read whole, several ahead in parallel; a longer one is
+    streamed. Closing the iterator stops the reads: what was asked for ahead is dropped and
+    the read under way is closed."""
     storage = get_storage()
+    spans: list[tuple[bytes | None, queues.QueueEntry | None, int, int]] = []
     for piece in layout.pieces:
         lo = max(start, piece.offset)
         hi = min(end, piece.offset + piece.length - 1)
         if lo > hi:
             continue
         if piece.entry is None:
-            yield layout.prefix[lo - piece.offset : hi - piece.offset + 1]
-            continue
-        base = piece.entry.audio_start - piece.offset
+            spans.append((layout.prefix[lo - piece.offset : hi - piece.offset + 1], None, 0, 0))
+        else:
+            base = piece.entry.audio_start - piece.offset
+            spans.append((None, piece.entry, lo + base, hi + base))
+
+    def read_whole(entry: queues.QueueEntry, first: int, last: int) -> bytes:
         stream = storage.open_range(
-            piece.entry.filename,
-            lo + base,
-            hi + base,
-            if_match=piece.entry.etag,
-            chunk_size=chunk_size,
+            entry.filename, first, last, if_match=entry.etag, chunk_size=chunk_size
         )
         try:
-            yield from stream
+            return b"".join(stream)
         finally:
             stream.close()
+
+    def short(index: int) -> bool:
+        _, entry, first, last = spans[index]
+        return entry is not None and last - first + 1 <= chunk_size
+
+    pool = ThreadPoolExecutor(max_workers=PREFETCH_FILES, thread_name_prefix="queue-read")
+    ahead: dict[int, Future[bytes]] = {}
+    try:
+        for index, (data, entry, first, last) in enumerate(spans):
+            if data is not None:
+                yield data
+                continue
+            assert entry is not None
+            if short(index):
+                # Keep the next short files on their way while this one is sent.
+                for later in range(index, min(index + PREFETCH_FILES, len(spans))):
+                    if later not in ahead and short(later):
+                        _, later_entry, a, b = spans[later]
+                        assert later_entry is not None
+                        ahead[later] = pool.submit(read_whole, later_entry, a, b)
+                yield ahead.pop(index).result()
+                continue
+            stream = storage.open_range(
+                entry.filename, first, last, if_match=entry.etag, chunk_size=chunk_size
+            )
+            try:
+                yield from stream
+            finally:
+                stream.close()
+    finally:
+        for future in ahead.values():
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _drain(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
