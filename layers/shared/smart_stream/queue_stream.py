@@ -26,7 +26,7 @@ from smart_stream.http_conditions import Outcome, evaluate_preconditions, http_d
 from smart_stream.models import PlayMode, QueueRecord, StreamCursor
 from smart_stream.mp3 import parse_frame_header
 from smart_stream.settings import get_settings
-from smart_stream.storage import get_storage
+from smart_stream.storage import Storage, get_storage
 
 FINITE_CACHE_CONTROL = "private, max-age=60"
 
@@ -61,6 +61,18 @@ def _finite_pieces(
             yield b"".join(pending)
     finally:
         reads.close()  # a hang-up closes the storage read under way
+
+
+def _read_span(
+    storage: Storage, entry: queues.QueueEntry, first: int, last: int, chunk_size: int
+) -> Generator[bytes, None, None]:
+    stream = storage.open_range(
+        entry.filename, first, last, if_match=entry.etag, chunk_size=chunk_size
+    )
+    try:
+        yield from stream
+    finally:
+        stream.close()
 
 
 #: Short files read ahead at once: each costs a storage round trip (an S3 GET) that is
@@ -101,6 +113,15 @@ def _piece_reads(
         _, entry, first, last = spans[index]
         return entry is not None and last - first + 1 <= chunk_size
 
+    if not storage.parallel_reads:
+        for data, entry, first, last in spans:
+            if data is not None:
+                yield data
+            else:
+                assert entry is not None
+                yield from _read_span(storage, entry, first, last, chunk_size)
+        return
+
     pool = ThreadPoolExecutor(max_workers=PREFETCH_FILES, thread_name_prefix="queue-read")
     ahead: dict[int, Future[bytes]] = {}
     try:
@@ -118,13 +139,7 @@ def _piece_reads(
                         ahead[later] = pool.submit(read_whole, later_entry, a, b)
                 yield ahead.pop(index).result()
                 continue
-            stream = storage.open_range(
-                entry.filename, first, last, if_match=entry.etag, chunk_size=chunk_size
-            )
-            try:
-                yield from stream
-            finally:
-                stream.close()
+            yield from _read_span(storage, entry, first, last, chunk_size)
     finally:
         for future in ahead.values():
             future.cancel()

@@ -68,6 +68,9 @@ class ObjectStream:
 class Storage(Protocol):
     """Audio objects by filename. Errors are domain errors (``AudioNotFoundError`` ...)."""
 
+    #: Whether reads gain from being made several at once (a network round trip each).
+    parallel_reads: bool
+
     def head(self, name: str) -> ObjectInfo: ...
 
     def exists(self, name: str) -> bool: ...

@@ -31,6 +31,9 @@ class LocalDirectoryStorage:
     """The Storage port over a directory. Writes go to a hidden temporary file and are
     renamed into place, so a half-written upload is never listed or served."""
 
+    #: A local open and read cost less than handing them to another thread.
+    parallel_reads = False
+
     def __init__(self, root: Path, *, upload_signer: Callable[..., PresignedPost] | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,8 @@ def _translate(exc: Exception, name: str) -> Exception:
 class S3Storage:
     """The Storage port over an S3 bucket."""
 
+    parallel_reads = True
+
     def __init__(self, bucket: str, client: S3Client) -> None:
         self.bucket = bucket
         self.client = client
