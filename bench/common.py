@@ -50,6 +50,12 @@ APP_ENV = (
     "DEVICE_CACHE_SECONDS",
     "HOST",
     "PORT",
+    "QUEUE_STREAM_BASE_URL",
+    "STREAM_SESSION_SECONDS",
+    "STREAM_SESSION_BYTES",
+    "SECRET_CACHE_SECONDS",
+    "TTS_ENGINE",
+    "LOCAL_WATCH_SECONDS",
 )
 #: Fake credentials for moto: never a real account.
 AWS_ENV = {
@@ -127,20 +133,33 @@ def log(message: str) -> None:
     print(f"  [{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+#: ``run(quick, full)`` of a bench: ``full`` adds the big sizes some benches keep opt-in
+#: (the 1 GB metadata file, the queue of 30 s files); the others ignore it.
+Run = Callable[[bool, bool], Report]
+
+
 def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer samples")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="smaller sizes, fewer samples")
+    mode.add_argument(
+        "--full",
+        action="store_true",
+        help="the big sizes too (1 GB metadata file, 30 s queue files)",
+    )
     return parser.parse_args(argv)
 
 
-def run_alone(
-    name: str, run: Callable[[bool], Report], description: str, argv: Sequence[str] | None = None
-) -> int:
+def mode_label(args: argparse.Namespace) -> str:
+    return " (quick)" if args.quick else " (full)" if args.full else ""
+
+
+def run_alone(name: str, run: Run, description: str, argv: Sequence[str] | None = None) -> int:
     """``python -m bench.<name>``: run one bench and print its table."""
     args = parse_args(description, argv)
-    report = run(args.quick)
+    report = run(args.quick, args.full)
     path = report.save()
-    print_table(report.figures, f"{name}{' (quick)' if args.quick else ''}")
+    print_table(report.figures, f"{name}{mode_label(args)}")
     print(f"  raw figures: {path.relative_to(ROOT)}")
     return 0
 
@@ -271,11 +290,13 @@ def reset_app_caches() -> None:
     from smart_stream import auth, aws, streaming
     from smart_stream.catalog import get_catalog
     from smart_stream.settings import get_settings
+    from smart_stream.speech import get_speech_engine
     from smart_stream.storage import get_storage
 
     get_settings.cache_clear()
     get_storage.cache_clear()
     get_catalog.cache_clear()
+    get_speech_engine.cache_clear()
     aws.client.cache_clear()
     auth._local_signing_key.cache_clear()
     streaming.records = streaming.RecordCache()
@@ -499,3 +520,81 @@ def http_get(
     ttfb = time.perf_counter() - started
     body = response.read()
     return ttfb, response.status, body
+
+
+# --------------------------------------------------------------------------- the app's API
+
+
+def api_call(
+    base: str,
+    method: str,
+    path: str,
+    *,
+    json_body: Any = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> tuple[int, Any]:
+    """One request to the management API with the bench's token: (status, parsed JSON)."""
+    all_headers = {"Authorization": f"Bearer {TOKEN}", **(headers or {})}
+    if json_body is not None:
+        body = json.dumps(json_body).encode()
+        all_headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(f"{base}{path}", data=body, method=method)
+    for key, value in all_headers.items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[str, bytes]:
+    """A ``multipart/form-data`` body: ``fields``, then ``data`` as the field ``file``."""
+    boundary = f"bench-{os.urandom(8).hex()}"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{filename}"\r\nContent-Type: audio/mpeg\r\n\r\n'.encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
+
+
+def count_listed(base: str, status: str = "ready", max_pages: int = 100) -> int:
+    """How many files ``GET /api/audio/list?status=...`` shows, every page walked."""
+    from urllib.parse import quote
+
+    total = 0
+    token = ""
+    for _ in range(max_pages):
+        path = f"/api/audio/list?limit=1000&status={status}"
+        if token:
+            path += f"&next_token={quote(token)}"
+        code, page = api_call(base, "GET", path)
+        if code != 200:
+            raise RuntimeError(f"list answered {code}: {page}")
+        total += len(page["files"])
+        token = page.get("next_token") or ""
+        if not token:
+            break
+    return total
+
+
+def small_mp3s(count: int, seconds: float, prefix: str) -> Iterator[tuple[str, bytes]]:
+    """``count`` real, tagged CBR MP3s of ``seconds`` each (one encode, a title each)."""
+    from tests.audio import add_id3, make_mp3
+
+    clip = make_mp3(seconds)
+    for i in range(count):
+        name = f"{prefix}-{i:05d}.mp3"
+        yield name, add_id3(clip, title=f"{prefix} {i}", artist="Bench", album="Bench")

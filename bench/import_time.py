@@ -67,7 +67,7 @@ def measure(
     return {name: median(values) * 1000 for name, values in times.items()}
 
 
-def run(quick: bool = False) -> Report:
+def run(quick: bool = False, full: bool = False) -> Report:
     report = Report(NAME)
     runs = 3 if quick else 5
     commands = {

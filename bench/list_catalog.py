@@ -85,7 +85,7 @@ def naive_list(s3: Any) -> tuple[float, int]:
     return time.perf_counter() - started, found
 
 
-def run(quick: bool = False) -> Report:
+def run(quick: bool = False, full: bool = False) -> Report:
     report = Report(NAME)
     count = 1_000 if quick else 10_000
     report.raw["files"] = count

@@ -140,7 +140,7 @@ def transfer(target: Target, client: str, size: int) -> float:
     return result.mb_per_s
 
 
-def run(quick: bool = False) -> Report:
+def run(quick: bool = False, full: bool = False) -> Report:
     report = Report(NAME)
     target_size = (64 if quick else 512) * MIB
     with workspace(NAME) as (tmp, procs):

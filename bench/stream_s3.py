@@ -146,7 +146,7 @@ CACHE_NOTES = {
 }
 
 
-def run(quick: bool = False) -> Report:
+def run(quick: bool = False, full: bool = False) -> Report:
     report = Report(NAME)
     big = (64 if quick else 512) * MIB
     samples = 15 if quick else 30
