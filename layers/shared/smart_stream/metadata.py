@@ -127,10 +127,9 @@ def object_created(
         and previous.etag == etag
         and previous.status is not AudioStatus.PENDING
     ):
-        # The same version again (a duplicate event, or the upload function got there
-        # first): record the sequencer, read nothing.
-        if sequencer:
-            catalog.put_audio(previous, sequencer=sequencer)
+        # The same version again (a duplicate event, or the upload or TTS function got there
+        # first): read nothing and write nothing, since writing back the copy read here could
+        # undo what that function writes next (a new transcript over the same bytes).
         return previous
 
     def mark_pending() -> None:
@@ -164,8 +163,6 @@ def object_created(
     # this very version and perhaps a transcript) is not to be undone.
     current = catalog.get_audio(name)
     if current is not None and current.etag == etag and current.status is not AudioStatus.PENDING:
-        if sequencer:
-            catalog.put_audio(current, sequencer=sequencer)
         return current
     if current is not None and current.status is not AudioStatus.PENDING:
         previous = current
