@@ -362,7 +362,22 @@ class FiniteLayout:
     etag: str
 
 
+_layouts: dict[tuple[object, ...], FiniteLayout] = {}
+
+
 def finite_layout(record: QueueRecord, mode: PlayMode) -> FiniteLayout:
+    """The layout of a finite stream, made once per queue version and mode."""
+    spans = tuple((e.filename, e.etag, e.audio_start, e.audio_end) for e in record.entries)
+    key = (record.name, record.version, record.seed, mode, record.title, spans)
+    layout = _layouts.get(key)
+    if layout is None:
+        if len(_layouts) >= 64:
+            _layouts.pop(next(iter(_layouts)))
+        layout = _layouts[key] = _make_layout(record, mode)
+    return layout
+
+
+def _make_layout(record: QueueRecord, mode: PlayMode) -> FiniteLayout:
     prefix = title_tag(record.title)
     pieces = [Piece(0, len(prefix), None)]
     offset = len(prefix)

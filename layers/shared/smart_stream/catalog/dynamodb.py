@@ -16,6 +16,7 @@ from smart_stream.catalog.base import (
     TOMBSTONE,
     Page,
     normalize_sequencer,
+    parse_queue,
     search_text,
 )
 from smart_stream.errors import ServiceUnavailableError
@@ -223,7 +224,7 @@ class DynamoCatalog:
                 TableName=self.table, Key={"pk": {"S": QUEUE_PK}, "sk": {"S": name}}
             )
         ).get("Item")
-        return None if item is None else QueueRecord.model_validate_json(item["record"]["S"])
+        return None if item is None else parse_queue(item["record"]["S"])
 
     def put_queue(self, record: QueueRecord, *, expected_version: int | None) -> bool:
         item = {

@@ -12,6 +12,7 @@ from smart_stream.catalog.base import (
     TOMBSTONE,
     Page,
     normalize_sequencer,
+    parse_queue,
     search_text,
 )
 from smart_stream.models import AudioRecord, AudioStatus, QueueRecord, StreamCursor
@@ -186,7 +187,7 @@ class SqliteCatalog:
 
     def get_queue(self, name: str) -> QueueRecord | None:
         row = self._db().execute("SELECT record FROM queues WHERE name = ?", (name,)).fetchone()
-        return None if row is None else QueueRecord.model_validate_json(row[0])
+        return None if row is None else parse_queue(row[0])
 
     def put_queue(self, record: QueueRecord, *, expected_version: int | None) -> bool:
         values = (record.name, record.version, record.model_dump_json())
