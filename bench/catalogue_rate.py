@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import http.client
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from bench.common import (
     Report,
     count_listed,
     log,
+    log_tail,
     multipart,
     run_alone,
     small_mp3s,
@@ -38,18 +40,30 @@ from bench.common import (
 )
 
 NAME = "catalogue_rate"
+Server = tuple["subprocess.Popen[bytes]", Path, str]
 POLL = 0.25
 DEADLINE = 300.0
 
 
-def wait_listed(base: str, want: int, started: float) -> dict[str, float]:
+def wait_listed(
+    base: str, want: int, started: float, server: Server | None = None
+) -> dict[str, float]:
     """Poll the list until ``want`` files are ready: seconds (since ``started``) to the first
-    one listed and to all of them."""
+    one listed and to all of them. ``server`` (process, log dir, name): its log's tail when
+    it stops answering."""
     first = 0.0
     deadline = time.perf_counter() + DEADLINE
     polls = 0
     while time.perf_counter() < deadline:
-        listed = count_listed(base)
+        try:
+            listed = count_listed(base)
+        except OSError as exc:
+            if server is None:
+                raise
+            proc, log_dir, name = server
+            state = f"exited with {proc.returncode}" if proc.poll() is not None else "running"
+            tail = log_tail(log_dir, name)
+            raise RuntimeError(f"{name} stopped answering ({exc}; {state}):\n{tail}") from exc
         polls += 1
         now = time.perf_counter() - started
         if listed and not first:
@@ -113,7 +127,7 @@ def run(quick: bool = False, full: bool = False) -> Report:
         started = time.perf_counter()
         upload_all(base, first_batch[5:])
         uploaded = time.perf_counter() - started
-        waited = wait_listed(base, count, started)
+        waited = wait_listed(base, count, started, (proc, tmp, "server-upload"))
         raw["upload"] = {"upload_s": uploaded, **waited}
         log(f"upload: {count - 5} in {uploaded:.1f}s, all listed at {waited['all']:.1f}s")
         procs.stop(proc)
@@ -125,7 +139,7 @@ def run(quick: bool = False, full: bool = False) -> Report:
         count_listed(base)  # warm-up: the list route
         started = time.perf_counter()
         copied = copy_in(first_batch, audio_dir)
-        waited = wait_listed(base, count, started)
+        waited = wait_listed(base, count, started, (proc, tmp, "server-live"))
         raw["live"] = {"copy_s": copied, **waited}
         first, every = waited["first"], waited["all"]
         log(f"live: copied in {copied:.2f}s, first listed {first:.1f}s, all {every:.1f}s")
@@ -135,7 +149,7 @@ def run(quick: bool = False, full: bool = False) -> Report:
         started = time.perf_counter()
         proc, base = start_local_server(procs, tmp, "server-restart", **settings)
         healthy = time.perf_counter() - started
-        waited = wait_listed(base, 2 * count, started)
+        waited = wait_listed(base, 2 * count, started, (proc, tmp, "server-restart"))
         raw["startup"] = {"health_s": healthy, **waited}
         log(
             f"start-up: healthy at {healthy:.1f}s, all {2 * count:,} listed at {waited['all']:.1f}s"
