@@ -19,6 +19,7 @@ import pytest
 
 from tests.audio import add_id3
 from tests.conftest import ROOT, TOKEN, reset_caches
+from tests.contract import QUEUE_FIELDS
 from tests.integration.helpers import Player, assert_json_error, raw_request, upload
 from tests.unit.test_queue_stream import (
     MARKERS,
@@ -32,19 +33,6 @@ from tests.unit.test_queue_stream import (
 )
 
 pytestmark = pytest.mark.integration
-
-QUEUE_FIELDS = {
-    "name",
-    "title",
-    "description",
-    "files",
-    "play_mode",
-    "stream_url",
-    "total_duration",
-    "version",
-    "yoto_card_id",
-    "updated_at",
-}
 
 
 @pytest.fixture

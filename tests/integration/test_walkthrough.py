@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.audio import make_mp3
+from tests.contract import AUDIO_FILE_FIELDS
 from tests.integration.helpers import (
     assert_json_error,
     catalogued_names,
@@ -22,25 +23,6 @@ from tests.integration.helpers import (
 
 pytestmark = pytest.mark.integration
 
-AUDIO_FILE_FIELDS = {
-    "filename",
-    "size",
-    "duration",
-    "bitrate",
-    "bitrate_mode",
-    "sample_rate",
-    "channels",
-    "mpeg_version",
-    "title",
-    "artist",
-    "album",
-    "etag",
-    "uploaded_at",
-    "status",
-    "status_reason",
-    "transcript_status",
-    "url",
-}
 SINGLE_FILE_HEADERS = (
     "content-type",
     "accept-ranges",

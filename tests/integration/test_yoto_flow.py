@@ -20,6 +20,7 @@ from smart_stream.settings import get_settings
 from tests import fake_yoto as fakes
 from tests.audio import make_mp3
 from tests.conftest import reset_caches
+from tests.contract import QUEUE_FIELDS
 from tests.fake_yoto import FakeYoto, validate_card
 from tests.integration.helpers import assert_json_error, upload
 
@@ -35,18 +36,6 @@ fake_yoto = fakes.fake_yoto
 #: What PUBLIC_BASE_URL says: a tunnel or reverse proxy in front of the server. Not real, so a
 #: device URL is fetched with this base swapped for the live server's.
 PUBLIC = "https://cards.example.test"
-QUEUE_FIELDS = {
-    "name",
-    "title",
-    "description",
-    "files",
-    "play_mode",
-    "stream_url",
-    "total_duration",
-    "version",
-    "yoto_card_id",
-    "updated_at",
-}
 
 
 @cache

@@ -39,6 +39,7 @@ from smart_stream.speech.local import EspeakSpeech
 from smart_stream.speech.polly import PollySpeech
 from smart_stream.storage import get_storage
 from tests.audio import make_mp3
+from tests.contract import AUDIO_FILE_FIELDS
 from tests.unit.test_handlers import FakeContext, event, handler, with_path
 
 BASE = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
@@ -47,25 +48,6 @@ STORY = (
     "Once upon a time there was a little fox who lived at the edge of the wood. "
     "Every night she counted the stars, and every night the owl sang her to sleep."
 )
-AUDIO_FILE_FIELDS = {
-    "filename",
-    "size",
-    "duration",
-    "bitrate",
-    "bitrate_mode",
-    "sample_rate",
-    "channels",
-    "mpeg_version",
-    "title",
-    "artist",
-    "album",
-    "etag",
-    "uploaded_at",
-    "status",
-    "status_reason",
-    "transcript_status",
-    "url",
-}
 
 
 @pytest.fixture(autouse=True)
