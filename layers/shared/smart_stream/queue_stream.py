@@ -44,6 +44,10 @@ def _finite_pieces(
     pending: list[bytes] = []
     gathered = 0
     reads = _piece_reads(layout, start, end, chunk_size)
+    if get_storage().parallel_reads:
+        # Each short file is a storage round trip: hand it on at once, so that a hang-up is
+        # noticed after one file, not after the dozens that would fill a chunk.
+        chunk_size = 1
     try:
         first = True
         for chunk in reads:
