@@ -9,12 +9,15 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from smart_stream.errors import SmartStreamError
+from smart_stream import auth
+from smart_stream.errors import ForbiddenError, SmartStreamError
 from smart_stream.http_errors import INTERNAL_ERROR, error_response
 
 logger = logging.getLogger("smart_stream")
@@ -136,3 +139,25 @@ async def read_ahead(
     finally:
         stop.set()
         room.release()  # wake the reader if it waits for room
+
+
+async def health(request: Request) -> Response:
+    """The readiness route the Lambda Web Adapter waits for: cheap, open."""
+    return JSONResponse({"status": "ok"})
+
+
+def device_app(route: Route) -> Starlette:
+    """A device function's ASGI app: its one route, the health route, the error map."""
+    app = Starlette(routes=[Route("/api/health", health, methods=["GET"]), route])
+    install_error_handlers(app)
+    return app
+
+
+async def device_request(request: Request) -> tuple[dict[str, str], str | None]:
+    """The request's headers (lower-case names) and the URL's credential; 403 at once when
+    there is neither a credential nor the management token."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    credential = request.query_params.get(auth.CREDENTIAL_PARAM)
+    if not credential and not await run_in_threadpool(auth.has_valid_bearer, headers):
+        raise ForbiddenError("This URL needs its credential (?sig=...) or the management token.")
+    return headers, credential

@@ -81,27 +81,17 @@ def record_for(
             "transcript": previous.transcript,
             "transcript_status": previous.transcript_status,
         }
-    if analysis is None:
-        return AudioRecord(
-            filename=name,
-            size=size,
-            etag=etag,
-            uploaded_at=uploaded_at,
-            status=AudioStatus.INVALID,
-            status_reason=reason,
-            **kept,
-        )
-    return AudioRecord(
-        **analysis.info.model_dump(),
-        filename=name,
-        size=size,
-        etag=etag,
-        uploaded_at=uploaded_at,
-        status=AudioStatus.READY,
-        audio_start=analysis.audio_start,
-        audio_end=analysis.audio_end,
-        **kept,
+    what: dict[str, object] = (
+        {"status": AudioStatus.INVALID, "status_reason": reason}
+        if analysis is None
+        else {
+            **analysis.info.model_dump(),
+            "status": AudioStatus.READY,
+            "audio_start": analysis.audio_start,
+            "audio_end": analysis.audio_end,
+        }
     )
+    return AudioRecord(filename=name, size=size, etag=etag, uploaded_at=uploaded_at, **what, **kept)
 
 
 def object_created(

@@ -15,13 +15,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from smart_stream import auth, queues
-from smart_stream.asgi import install_error_handlers, read_ahead
+from smart_stream.asgi import device_app, device_request, read_ahead
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import ForbiddenError, NotFoundError
+from smart_stream.errors import NotFoundError
 from smart_stream.http_conditions import Outcome, evaluate_preconditions, http_date, select_range
 from smart_stream.models import PlayMode, QueueRecord, StreamCursor
 from smart_stream.mp3 import parse_frame_header
@@ -248,10 +248,7 @@ def _record(name: str) -> QueueRecord:
 
 async def queue_stream(request: Request) -> Response:
     name = queues.validate_queue_name(request.path_params["name"])
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    credential = request.query_params.get(auth.CREDENTIAL_PARAM)
-    if not credential and not await run_in_threadpool(auth.has_valid_bearer, headers):
-        raise ForbiddenError("This URL needs its credential (?sig=...) or the management token.")
+    headers, credential = await device_request(request)
     record = await run_in_threadpool(_record, name)
     await run_in_threadpool(
         auth.require_device, headers, credential, queues.QUEUE_KIND, name, record.credential_version
@@ -303,17 +300,8 @@ async def _open(
     )
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 def create_queue_stream_app() -> Starlette:
     """The queue device function's ASGI app (also mounted by the local server)."""
-    app = Starlette(
-        routes=[
-            Route("/api/health", health, methods=["GET"]),
-            Route("/api/streams/{name}/stream.mp3", queue_stream, methods=["GET", "HEAD"]),
-        ]
+    return device_app(
+        Route("/api/streams/{name}/stream.mp3", queue_stream, methods=["GET", "HEAD"])
     )
-    install_error_handlers(app)
-    return app

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from smart_stream import auth
-from smart_stream.asgi import install_error_handlers, read_ahead
+from smart_stream.asgi import device_app, device_request, read_ahead
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import AudioNotFoundError, ForbiddenError, ObjectChangedError
+from smart_stream.errors import AudioNotFoundError, ObjectChangedError
 from smart_stream.http_conditions import (
     ByteRange,
     Outcome,
@@ -100,10 +100,7 @@ def _body(stream: ObjectStream) -> AsyncIterator[bytes]:
 
 async def stream_audio(request: Request) -> Response:
     filename = validate_filename(request.path_params["filename"])
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    credential = request.query_params.get(auth.CREDENTIAL_PARAM)
-    if not credential and not await run_in_threadpool(auth.has_valid_bearer, headers):
-        raise ForbiddenError("This URL needs its credential (?sig=...) or the management token.")
+    headers, credential = await device_request(request)
     # Twice at most: a cached record can name a version of the object that has since been
     # replaced (re-uploaded with ?overwrite=true); then answer from a fresh record rather
     # than fail the player with a 503.
@@ -147,18 +144,7 @@ async def stream_audio(request: Request) -> Response:
     raise AssertionError("unreachable")
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 def create_stream_app() -> Starlette:
     """The device function's ASGI app (also mounted by the local server)."""
-    app = Starlette(
-        routes=[
-            Route("/api/health", health, methods=["GET"]),
-            # :name so that a name with an encoded slash or line break reaches validation (400).
-            Route("/api/audio/{filename:name}", stream_audio, methods=["GET", "HEAD"]),
-        ]
-    )
-    install_error_handlers(app)
-    return app
+    # :name so that a name with an encoded slash or line break reaches validation (400).
+    return device_app(Route("/api/audio/{filename:name}", stream_audio, methods=["GET", "HEAD"]))

@@ -72,7 +72,7 @@ def _plain(text: str) -> str:
     return re.sub(r"\s+", " ", _TAG.sub(" ", text)).strip()
 
 
-def name_from_text(text: str, taken: set[str] | None = None, exists: object = None) -> str:
+def name_from_text(text: str) -> str:
     """A filename from the text's first words ("Once upon a time.mp3")."""
     words = _WORD.findall(_plain(text))[:6]
     stem = " ".join(words)[:60].strip() or "Story"
