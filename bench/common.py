@@ -287,7 +287,7 @@ def base_env(**settings: str) -> dict[str, str]:
 
 def reset_app_caches() -> None:
     """Forget every cached setting, adapter and client of the app in this process."""
-    from smart_stream import auth, aws, streaming
+    from smart_stream import auth, aws, packs, queues, streaming
     from smart_stream.catalog import get_catalog
     from smart_stream.settings import get_settings
     from smart_stream.speech import get_speech_engine
@@ -299,7 +299,9 @@ def reset_app_caches() -> None:
     get_speech_engine.cache_clear()
     aws.client.cache_clear()
     auth._local_signing_key.cache_clear()
-    streaming.records = streaming.RecordCache()
+    streaming.records.clear()
+    queues.device_records.clear()
+    packs.misses.clear()
 
 
 @contextlib.contextmanager

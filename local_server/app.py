@@ -26,8 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from local_server import lambda_bridge
 from local_server.s3_events import S3EventDispatcher
+from local_server.stream_events import CatalogStreamDispatcher
 from local_server.template import DeviceRoute, HttpRoute, LocalTemplate, read_template
 from local_server.watcher import DirectoryWatcher
+from smart_stream import queues
 from smart_stream.asgi import install_error_handlers
 from smart_stream.catalog import get_catalog
 from smart_stream.errors import BadRequestError, PayloadTooLargeError
@@ -169,6 +171,7 @@ def build_routes(template: LocalTemplate) -> list[BaseRoute]:
 def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
     template = read_template(template_path)
     dispatcher = S3EventDispatcher(template.s3_subscriptions)
+    streams = CatalogStreamDispatcher(template.stream_subscriptions)
 
     storage = get_storage()
     watcher: DirectoryWatcher | None = None
@@ -180,6 +183,8 @@ def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         add_change_listener(dispatcher)
         dispatcher.start()
+        queues.add_queue_listener(streams)
+        streams.start()
         if watcher is not None:
             add_change_listener(watcher.observe)
             # What changed while the server was stopped, then what changes while it runs.
@@ -193,11 +198,14 @@ def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
                 remove_change_listener(watcher.observe)
             remove_change_listener(dispatcher)
             dispatcher.stop()
+            queues.remove_queue_listener(streams)
+            streams.stop()
 
     middleware = [Middleware(AccessLog)] if access_log else []
     app = Starlette(routes=build_routes(template), middleware=middleware, lifespan=lifespan)
     install_error_handlers(app)
     app.state.dispatcher = dispatcher
+    app.state.streams = streams
     app.state.watcher = watcher
     app.state.template = template
     return app

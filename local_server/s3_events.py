@@ -4,13 +4,13 @@ subscribes to the bucket, in the background and in order, like S3 (but never los
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
+from local_server.events import EventDispatcher
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.template import S3Subscription
 from smart_stream.storage.base import ObjectInfo
@@ -77,46 +77,20 @@ def _subscribed(patterns: tuple[str, ...], event_name: str) -> bool:
     return any(p == full or (p.endswith("*") and full.startswith(p[:-1])) for p in patterns)
 
 
-class S3EventDispatcher:
+class S3EventDispatcher(EventDispatcher):
     """Takes storage changes (a ``storage.local`` listener) and calls subscribed handlers on a
     worker thread. A handler that raises is retried twice, as Lambda does for async events."""
 
-    RETRIES = 2
-
     def __init__(self, subscriptions: list[S3Subscription]) -> None:
+        super().__init__("s3-events", bool(subscriptions))
         self.subscriptions = subscriptions
         self.sequencer = Sequencer()
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._worker: threading.Thread | None = None
 
     def __call__(self, kind: str, info: ObjectInfo) -> None:
-        if self.subscriptions:
-            self._queue.put(s3_event(kind, info, self.sequencer.next()))
+        if self.active:
+            self.put(s3_event(kind, info, self.sequencer.next()))
 
-    def start(self) -> None:
-        if self.subscriptions and self._worker is None:
-            self._worker = threading.Thread(target=self._run, name="s3-events", daemon=True)
-            self._worker.start()
-
-    def stop(self) -> None:
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join(timeout=10)
-            self._worker = None
-
-    def drain(self) -> None:
-        """Wait until every event queued so far has been handled."""
-        self._queue.join()
-
-    def _run(self) -> None:
-        while (event := self._queue.get()) is not None:
-            try:
-                self._deliver(event)
-            finally:
-                self._queue.task_done()
-        self._queue.task_done()
-
-    def _deliver(self, event: dict[str, Any]) -> None:
+    def deliver(self, event: dict[str, Any]) -> None:
         name = event["Records"][0]["eventName"]
         for subscription in self.subscriptions:
             if not _subscribed(subscription.events, name):

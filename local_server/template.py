@@ -1,4 +1,5 @@
-"""What the local server needs from ``template.yaml``: routes, handlers, S3 subscriptions.
+"""What the local server needs from ``template.yaml``: routes, handlers, and the functions
+subscribed to the bucket's events and to the catalogue's stream.
 
 Reading the template (rather than a route list of its own) keeps the local server from
 drifting away from what ``sam deploy`` builds.
@@ -6,6 +7,7 @@ drifting away from what ``sam deploy`` builds.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,11 +48,21 @@ class S3Subscription:
     events: tuple[str, ...]  # "s3:ObjectCreated:*" ...
 
 
+@dataclass(frozen=True)
+class StreamSubscription:
+    """A function on the catalogue table's DynamoDB stream, with its event filter patterns
+    (none: every record)."""
+
+    function: FunctionSpec
+    patterns: tuple[dict[str, Any], ...]
+
+
 @dataclass
 class LocalTemplate:
     http_routes: list[HttpRoute]
     device_routes: list[DeviceRoute]
     s3_subscriptions: list[S3Subscription]
+    stream_subscriptions: list[StreamSubscription] = field(default_factory=list)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -69,6 +81,7 @@ def read_template(path: Path) -> LocalTemplate:
     http_routes: list[HttpRoute] = []
     device_routes: list[DeviceRoute] = []
     subscriptions: list[S3Subscription] = []
+    streams: list[StreamSubscription] = []
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -99,4 +112,8 @@ def read_template(path: Path) -> LocalTemplate:
                 names = event_props.get("Events", [])
                 names = [names] if isinstance(names, str) else names
                 subscriptions.append(S3Subscription(spec, tuple(names)))
-    return LocalTemplate(http_routes, device_routes, subscriptions)
+            elif kind == "DynamoDB":
+                filters = (event_props.get("FilterCriteria") or {}).get("Filters", [])
+                patterns = tuple(json.loads(f["Pattern"]) for f in filters)
+                streams.append(StreamSubscription(spec, patterns))
+    return LocalTemplate(http_routes, device_routes, subscriptions, streams)

@@ -37,7 +37,7 @@ APP_ENV = (
 
 def reset_caches() -> None:
     """Forget every cached setting, adapter and client (they are made once per process)."""
-    from smart_stream import auth, aws, streaming
+    from smart_stream import auth, aws, packs, queues, streaming
     from smart_stream.catalog import get_catalog
     from smart_stream.settings import get_settings
     from smart_stream.speech import get_speech_engine
@@ -49,7 +49,9 @@ def reset_caches() -> None:
     get_speech_engine.cache_clear()
     aws.client.cache_clear()
     auth._local_signing_key.cache_clear()
-    streaming.records = streaming.RecordCache()
+    streaming.records.clear()
+    queues.device_records.clear()
+    packs.misses.clear()
 
 
 @dataclass

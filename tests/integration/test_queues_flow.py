@@ -395,8 +395,24 @@ def settled(reads: StorageReads, quiet: float = 0.4, limit: float = 10.0) -> int
     return reads.bytes
 
 
-@pytest.mark.parametrize("mode", ["sequential", "loop"])
-def test_hanging_up_stops_storage_reads(live_server, client, monkeypatch, mode):
+def drop_packs(live_server, name: str) -> None:
+    """Remove a queue's packs (made once the server has handled its change), so that its
+    stream reads the files' spans."""
+    from smart_stream import packs, queues
+    from smart_stream.models import PlayMode
+    from smart_stream.storage import get_storage
+
+    live_server.app.state.streams.drain()
+    record = queues.get_record(name)
+    for mode in (PlayMode.SEQUENTIAL, PlayMode.SHUFFLE):
+        get_storage().delete_pack(packs.pack_key(name, queues.finite_layout(record, mode)))
+    packs.misses.clear()
+
+
+@pytest.mark.parametrize(
+    ("mode", "packed"), [("sequential", True), ("sequential", False), ("loop", False)]
+)
+def test_hanging_up_stops_storage_reads(live_server, client, monkeypatch, mode, packed):
     chunk = 16 * 1024
     audio_a = bare(6.0) * 30  # three minutes, about 2.9 MB
     audio_b = bare(6.0, 96) * 30
@@ -412,6 +428,9 @@ def test_hanging_up_stops_storage_reads(live_server, client, monkeypatch, mode):
     from smart_stream.settings import get_settings
 
     get_settings.cache_clear()  # the server reads settings again on the next request
+    live_server.app.state.streams.drain()  # the pack is written: its reads are not counted
+    if not packed:
+        drop_packs(live_server, "book")
     reads = StorageReads(monkeypatch)
     player = Player(queue["stream_url"])
     try:
@@ -422,6 +441,8 @@ def test_hanging_up_stops_storage_reads(live_server, client, monkeypatch, mode):
         # The server fills the socket's buffers, then waits for the player.
         before = settled(reads)
         assert reads.opened >= 1
+        from_pack = [n.startswith("packs/") for n in reads.names]
+        assert from_pack == ([True] if packed else [False] * len(from_pack)), reads.names
         assert before < total // 2, "the server read most of the queue for a player that waits"
     finally:
         player.hang_up()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import io
 import itertools
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from smart_stream.catalog import get_catalog
 from smart_stream.models import PlayMode, QueueRequest
 from smart_stream.mp3 import parse_frame_header
 from smart_stream.queue_stream import OpenStream, create_queue_stream_app
+from smart_stream.storage import local as local_storage
 from smart_stream.storage.base import ObjectStream
 from smart_stream.storage.local import LocalDirectoryStorage
 from smart_stream.storage.s3 import S3Storage
@@ -195,7 +197,9 @@ def three(env):
 
 
 class StorageReads:
-    """Counts reads made through either storage adapter: open_range calls and bytes."""
+    """Counts reads made through either storage adapter: objects opened (in order) and bytes
+    read. S3 reads go through ``open_range``; the local adapter's ``read_spans`` reads with
+    ``os.open``/``os.preadv`` into its own buffers, so those are counted where it calls them."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.opened = 0
@@ -203,6 +207,7 @@ class StorageReads:
         self.names: list[str] = []  # each read's object, in order
         for adapter in (LocalDirectoryStorage, S3Storage):
             monkeypatch.setattr(adapter, "open_range", self._wrap(adapter.open_range))
+        monkeypatch.setattr(local_storage, "os", _CountingOs(self))
 
     def _wrap(self, original):
         counter = self
@@ -220,6 +225,27 @@ class StorageReads:
             return ObjectStream(stream.info, counted(), stream.close)
 
         return open_range
+
+
+class _CountingOs:
+    """``os`` as the local storage module sees it, with its opens and reads counted."""
+
+    def __init__(self, counter: StorageReads) -> None:
+        self._counter = counter
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+    def open(self, path, flags, *args):
+        fd = os.open(path, flags, *args)
+        self._counter.opened += 1
+        self._counter.names.append(os.path.basename(path))
+        return fd
+
+    def preadv(self, fd, buffers, offset):
+        got = os.preadv(fd, buffers, offset)
+        self._counter.bytes += got
+        return got
 
 
 # --- Finite modes ---------------------------------------------------------------------------

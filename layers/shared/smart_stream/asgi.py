@@ -19,6 +19,7 @@ from starlette.routing import Route
 from smart_stream import auth
 from smart_stream.errors import ForbiddenError, SmartStreamError
 from smart_stream.http_errors import INTERNAL_ERROR, error_response
+from smart_stream.storage.base import Chunk
 
 logger = logging.getLogger("smart_stream")
 
@@ -86,15 +87,18 @@ READ_AHEAD_CHUNKS = 2
 
 
 async def read_ahead(
-    chunks: Iterator[bytes], close: Callable[[], None], depth: int = READ_AHEAD_CHUNKS
-) -> AsyncIterator[bytes]:
+    chunks: Iterator[Chunk], close: Callable[[], None], depth: int = READ_AHEAD_CHUNKS
+) -> AsyncIterator[Chunk]:
     """Chunks from a blocking source, read on a thread of their own while the event loop
     writes the previous ones to the socket (one hop through the thread pool a chunk left the
     socket idle half the time). When the consumer stops, early or not, reading stops: at
-    most the read under way completes, then ``close`` runs on the reading thread."""
+    most the read under way completes, then ``close`` runs on the reading thread.
+
+    The first chunk is sent before the second is read: reading is Python work that holds the
+    GIL, and the event loop would wait for it to send the response's start."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
-    room = threading.Semaphore(depth)
+    room = threading.Semaphore(1)  # depth once the first chunk is on its way
     stop = threading.Event()
     done = object()
 
@@ -123,6 +127,7 @@ async def read_ahead(
                 hand_over(done)
 
     threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    first = True
     try:
         while True:
             item = await queue.get()
@@ -130,12 +135,13 @@ async def read_ahead(
                 return
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, bytes)
+            assert isinstance(item, bytes | memoryview)
             yield item
             # A send to a client that has gone does not wait, so give the server a moment
             # to notice the hang-up (and cancel us) before asking for another read.
             await asyncio.sleep(0)
-            room.release()
+            room.release(depth if first else 1)
+            first = False
     finally:
         stop.set()
         room.release()  # wake the reader if it waits for room

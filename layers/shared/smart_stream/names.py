@@ -10,6 +10,10 @@ from smart_stream.errors import InvalidFilenameError
 
 MAX_FILENAME_BYTES = 255
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A queue's pack (its finite stream stored whole, see ``packs``): never a filename, since
+#: filenames have no slash, so it is never listed, catalogued or served as a file.
+PACK_PREFIX = "packs/"
+_PACK_KEY = re.compile(PACK_PREFIX + r"[A-Za-z0-9_-]{1,64}/[0-9a-f]{32}\.mp3")
 
 
 #: Unicode's Bidi_Control characters: they make a name display as another (spoofing).
@@ -56,3 +60,12 @@ def validate_filename(name: str) -> str:
 
 def is_valid_queue_name(name: str) -> bool:
     return _QUEUE_NAME.fullmatch(name) is not None
+
+
+def is_pack_key(key: str) -> bool:
+    return _PACK_KEY.fullmatch(key) is not None
+
+
+def validate_storage_key(key: str) -> str:
+    """A filename, or a pack's key: the names storage reads and removes."""
+    return key if is_pack_key(key) else validate_filename(key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -18,15 +17,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from smart_stream import auth, queues
+from smart_stream import auth, packs, queues
 from smart_stream.asgi import device_app, device_request, read_ahead
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import NotFoundError
+from smart_stream.errors import AudioNotFoundError, NotFoundError, ObjectChangedError
 from smart_stream.http_conditions import Outcome, evaluate_preconditions, http_date, select_range
 from smart_stream.models import PlayMode, QueueRecord, StreamCursor
 from smart_stream.mp3 import parse_frame_header
 from smart_stream.settings import get_settings
-from smart_stream.storage import Storage, get_storage
+from smart_stream.storage import Chunk, Span, get_storage
 
 FINITE_CACHE_CONTROL = "private, max-age=60"
 
@@ -36,121 +35,44 @@ class QueueEmptyError(NotFoundError):
 
 
 def _finite_pieces(
-    layout: queues.FiniteLayout, start: int, end: int, chunk_size: int
-) -> Generator[bytes, None, None]:
-    """The stream's bytes ``start``..``end`` (inclusive) in chunks of about ``chunk_size``.
-    Short files are gathered into one chunk: a queue of many small files costs about as
-    many sends as one file of the same size."""
-    pending: list[bytes] = []
-    gathered = 0
-    reads = _piece_reads(layout, start, end, chunk_size)
-    if get_storage().parallel_reads:
-        # Each short file is a storage round trip: hand it on at once, so that a hang-up is
-        # noticed after one file, not after the dozens that would fill a chunk.
-        chunk_size = 1
-    try:
-        first = True
-        for chunk in reads:
-            if first or (not pending and len(chunk) >= chunk_size):
-                # The first bytes go at once: the start never waits on the queue.
-                first = False
-                yield chunk
-                continue
-            pending.append(chunk)
-            gathered += len(chunk)
-            if gathered >= chunk_size:
-                yield b"".join(pending)
-                pending, gathered = [], 0
-        if pending:
-            yield b"".join(pending)
-    finally:
-        reads.close()  # a hang-up closes the storage read under way
-
-
-def _read_span(
-    storage: Storage, entry: queues.QueueEntry, first: int, last: int, chunk_size: int
-) -> Generator[bytes, None, None]:
-    stream = storage.open_range(
-        entry.filename, first, last, if_match=entry.etag, chunk_size=chunk_size
-    )
-    try:
-        yield from stream
-    finally:
-        stream.close()
-
-
-#: Short files read ahead at once: each costs a storage round trip (an S3 GET) that is
-#: better spent waiting in parallel. Bounded: at most this many short spans are in memory.
-PREFETCH_FILES = 8
-
-
-def _piece_reads(
-    layout: queues.FiniteLayout, start: int, end: int, chunk_size: int
-) -> Generator[bytes, None, None]:
-    """The stream's bytes ``start``..``end`` (inclusive), one storage read per file touched:
-    a file of at most a chunk is read whole, several ahead in parallel; a longer one is
-    streamed. Closing the iterator stops the reads: what was asked for ahead is dropped and
-    the read under way is closed."""
-    storage = get_storage()
-    spans: list[tuple[bytes | None, queues.QueueEntry | None, int, int]] = []
+    name: str, layout: queues.FiniteLayout, start: int, end: int, chunk_size: int
+) -> Generator[Chunk, None, None]:
+    """The stream's bytes ``start``..``end`` (inclusive): the title tag's part at once (the
+    start never waits on storage), then the rest from the queue's pack when it has one (one
+    read), else from the files' spans, read as storage reads them best."""
+    head = len(layout.prefix)
+    if start < head:
+        yield layout.prefix[start : min(end + 1, head)]
+        start = head
+    if start > end:
+        return
+    pack = packs.open_pack(name, layout, start, end, chunk_size)
+    if pack is not None:
+        try:
+            yield from pack
+        finally:
+            pack.close()  # a hang-up stops the read under way
+        return
+    spans: list[Span] = []
     for piece in layout.pieces:
         lo = max(start, piece.offset)
         hi = min(end, piece.offset + piece.length - 1)
-        if lo > hi:
-            continue
-        if piece.entry is None:
-            spans.append((layout.prefix[lo - piece.offset : hi - piece.offset + 1], None, 0, 0))
-        else:
+        if piece.entry is not None and lo <= hi:
             base = piece.entry.audio_start - piece.offset
-            spans.append((None, piece.entry, lo + base, hi + base))
-
-    def read_whole(entry: queues.QueueEntry, first: int, last: int) -> bytes:
-        stream = storage.open_range(
-            entry.filename, first, last, if_match=entry.etag, chunk_size=chunk_size
-        )
-        try:
-            return b"".join(stream)
-        finally:
-            stream.close()
-
-    def short(index: int) -> bool:
-        _, entry, first, last = spans[index]
-        return entry is not None and last - first + 1 <= chunk_size
-
-    if not storage.parallel_reads:
-        for data, entry, first, last in spans:
-            if data is not None:
-                yield data
-            else:
-                assert entry is not None
-                yield from _read_span(storage, entry, first, last, chunk_size)
-        return
-
-    pool = ThreadPoolExecutor(max_workers=PREFETCH_FILES, thread_name_prefix="queue-read")
-    ahead: dict[int, Future[bytes]] = {}
+            spans.append(Span(piece.entry.filename, lo + base, hi + base, piece.entry.etag))
+    reads = get_storage().read_spans(spans, chunk_size=chunk_size)
     try:
-        for index, (data, entry, first, last) in enumerate(spans):
-            if data is not None:
-                yield data
-                continue
-            assert entry is not None
-            if short(index):
-                # Keep the next short files on their way while this one is sent.
-                for later in range(index, min(index + PREFETCH_FILES, len(spans))):
-                    if later not in ahead and short(later):
-                        _, later_entry, a, b = spans[later]
-                        assert later_entry is not None
-                        ahead[later] = pool.submit(read_whole, later_entry, a, b)
-                yield ahead.pop(index).result()
-                continue
-            yield from _read_span(storage, entry, first, last, chunk_size)
+        yield from reads
+    except (ObjectChangedError, AudioNotFoundError):
+        # A file changed after the record was read (a cached record, or a re-upload in
+        # between): this response is cut short; the player's retry reads the queue afresh.
+        queues.device_records.forget(name)
+        raise
     finally:
-        for future in ahead.values():
-            future.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
+        reads.close()  # a hang-up stops the storage reads under way
 
 
-def _drain(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+def _drain(chunks: Generator[Chunk, None, None]) -> AsyncIterator[Chunk]:
     # Closing the generator closes the storage read under way: nothing more is read.
     return read_ahead(chunks, chunks.close)
 
@@ -242,14 +164,10 @@ class OpenStream:
             cursor = self._advance(cursor)
 
 
-def _record(name: str) -> QueueRecord:
-    return queues.get_record(name)
-
-
 async def queue_stream(request: Request) -> Response:
     name = queues.validate_queue_name(request.path_params["name"])
     headers, credential = await device_request(request)
-    record = await run_in_threadpool(_record, name)
+    record = await run_in_threadpool(queues.device_record, name)
     await run_in_threadpool(
         auth.require_device, headers, credential, queues.QUEUE_KIND, name, record.credential_version
     )
@@ -282,7 +200,7 @@ async def _finite(
     response_headers["Content-Length"] = str(end - start + 1)
     if request.method == "HEAD":
         return Response(status_code=status, headers=response_headers, media_type="audio/mpeg")
-    chunks = _finite_pieces(layout, start, end, get_settings().stream_chunk_bytes)
+    chunks = _finite_pieces(record.name, layout, start, end, get_settings().stream_chunk_bytes)
     return StreamingResponse(
         _drain(chunks), status_code=status, headers=response_headers, media_type="audio/mpeg"
     )

@@ -9,6 +9,7 @@ strong and Range requests answer exactly the bytes of the full response.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 from smart_stream import auth, credentials
 from smart_stream.catalog import Catalog, get_catalog
+from smart_stream.device_cache import DeviceCache
 from smart_stream.errors import (
     BadRequestError,
     ConflictError,
@@ -111,6 +113,51 @@ def to_queue(record: QueueRecord, request_base: str) -> Queue:
         yoto_card_id=record.yoto_card_id,
         updated_at=record.updated_at,
     )
+
+
+#: Queue records by name, as the device route reads them (a player's requests come in runs).
+device_records: DeviceCache[QueueRecord] = DeviceCache(lambda name: get_catalog().get_queue(name))
+
+
+def device_record(name: str) -> QueueRecord:
+    record = device_records.get(validate_queue_name(name))
+    if record is None:
+        raise QueueNotFoundError(name)
+    return record
+
+
+#: Told of every queue change made through this module: (old, new), None for absent. The
+#: local server passes them on as the catalogue stream's events (deployed, DynamoDB Streams
+#: sends those itself and nothing listens here).
+QueueListener = Callable[[QueueRecord | None, QueueRecord | None], None]
+_listeners: list[QueueListener] = []
+
+
+def add_queue_listener(listener: QueueListener) -> None:
+    _listeners.append(listener)
+
+
+def remove_queue_listener(listener: QueueListener) -> None:
+    with contextlib.suppress(ValueError):
+        _listeners.remove(listener)
+
+
+def _changed(old: QueueRecord | None, new: QueueRecord | None) -> None:
+    changed = new or old
+    assert changed is not None
+    device_records.forget(changed.name)  # the device route of this process reads it afresh
+    for listener in list(_listeners):
+        listener(old, new)
+
+
+def _save(catalog: Catalog, record: QueueRecord, old: QueueRecord | None) -> bool:
+    """The one conditional write of a queue (over ``old``, the version it replaces)."""
+    saved = catalog.put_queue(record, expected_version=old.version if old else None)
+    if saved:
+        _changed(old, record)
+    else:
+        device_records.forget(record.name)
+    return saved
 
 
 def get_record(name: str, catalog: Catalog | None = None) -> QueueRecord:
@@ -209,7 +256,7 @@ def put_queue(
         yoto_card_id=existing.yoto_card_id if existing else None,
         updated_at=utc_now(),
     )
-    if not catalog.put_queue(record, expected_version=existing.version if existing else None):
+    if not _save(catalog, record, existing):
         raise ConflictError(
             f"The queue {name!r} was changed by another request at the same moment; "
             "fetch it and try again."
@@ -226,7 +273,9 @@ def delete_queue(name: str, *, force: bool, catalog: Catalog | None = None) -> N
             "first, or add ?force=true (the card's stream then answers 404)."
         )
     if not catalog.delete_queue(name):
+        device_records.forget(name)
         raise QueueNotFoundError(name)
+    _changed(record, None)
     credentials.retire(catalog, QUEUE_KIND, name, record.credential_version)
 
 
@@ -250,7 +299,7 @@ def _rewrite(
         updated = record.model_copy(
             update={"entries": entries, "version": record.version + 1, "updated_at": utc_now()}
         )
-        if catalog.put_queue(updated, expected_version=record.version):
+        if _save(catalog, updated, record):
             return
         fresh = catalog.get_queue(record.name)
         if fresh is None:
@@ -360,13 +409,22 @@ class FiniteLayout:
     prefix: bytes
     size: int
     etag: str
+    #: A hash of exactly the stream's bytes (title tag, then each file version's span in
+    #: order): what names the queue's pack.
+    content: str
 
 
 _layouts: dict[tuple[object, ...], FiniteLayout] = {}
+#: The layouts of the record objects seen last (the device route's cached records): found
+#: without building the key above, which walks every entry. Holding the record keeps its id.
+_by_record: dict[tuple[int, PlayMode], tuple[QueueRecord, FiniteLayout]] = {}
 
 
 def finite_layout(record: QueueRecord, mode: PlayMode) -> FiniteLayout:
-    """The layout of a finite stream, made once per queue version and mode."""
+    """The layout of a finite stream, made once per queue content and mode."""
+    seen = _by_record.get((id(record), mode))
+    if seen is not None and seen[0] is record:
+        return seen[1]
     spans = tuple((e.filename, e.etag, e.audio_start, e.audio_end) for e in record.entries)
     key = (record.name, record.version, record.seed, mode, record.title, spans)
     layout = _layouts.get(key)
@@ -374,6 +432,9 @@ def finite_layout(record: QueueRecord, mode: PlayMode) -> FiniteLayout:
         if len(_layouts) >= 64:
             _layouts.pop(next(iter(_layouts)))
         layout = _layouts[key] = _make_layout(record, mode)
+    if len(_by_record) >= 64:
+        _by_record.pop(next(iter(_by_record)))
+    _by_record[(id(record), mode)] = (record, layout)
     return layout
 
 
@@ -385,21 +446,15 @@ def _make_layout(record: QueueRecord, mode: PlayMode) -> FiniteLayout:
         entry = record.entries[index]
         pieces.append(Piece(offset, entry.length, entry))
         offset += entry.length
-    identity = json.dumps(
-        [
-            record.name,
-            record.version,
-            mode.value,
-            record.title,
-            [
-                [p.entry.filename, p.entry.etag, p.entry.audio_start, p.entry.audio_end]
-                for p in pieces
-                if p.entry
-            ],
-        ]
-    )
+    spans = [
+        [p.entry.filename, p.entry.etag, p.entry.audio_start, p.entry.audio_end]
+        for p in pieces
+        if p.entry
+    ]
+    identity = json.dumps([record.name, record.version, mode.value, record.title, spans])
     etag = '"q-' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"'
-    return FiniteLayout(pieces, prefix, offset, etag)
+    content = hashlib.sha256(json.dumps([prefix.hex(), spans]).encode()).hexdigest()[:32]
+    return FiniteLayout(pieces, prefix, offset, etag, content)
 
 
 def cursor_key(name: str, mode: PlayMode, credential: str | None) -> str:
@@ -419,7 +474,7 @@ def update_queue(
         updated = record.model_copy(
             update={**changes, "version": record.version + 1, "updated_at": utc_now()}
         )
-        if catalog.put_queue(updated, expected_version=record.version):
+        if _save(catalog, updated, record):
             return updated
     raise ConflictError(f"The queue {name!r} keeps changing; try again.")
 

@@ -3,8 +3,6 @@ conditional requests, streamed from storage in chunks with constant memory."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -16,6 +14,7 @@ from starlette.routing import Route
 from smart_stream import auth
 from smart_stream.asgi import device_app, device_request, read_ahead
 from smart_stream.catalog import get_catalog
+from smart_stream.device_cache import DeviceCache
 from smart_stream.errors import AudioNotFoundError, ObjectChangedError
 from smart_stream.http_conditions import (
     ByteRange,
@@ -31,39 +30,10 @@ from smart_stream.settings import get_settings
 from smart_stream.storage import ObjectStream, get_storage
 
 CACHE_CONTROL = "private, max-age=300"
-_CACHE_LIMIT = 1024
 
 
-class RecordCache:
-    """Catalogue records a device function read recently. Players send several Range
-    requests in a row; a few seconds of trust saves a catalogue round trip on each, at the
-    price of a revoked URL working for those few seconds more."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, AudioRecord]] = {}
-
-    def get(self, filename: str) -> AudioRecord | None:
-        ttl = get_settings().device_cache_seconds
-        now = time.monotonic()
-        with self._lock:
-            hit = self._items.get(filename)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        record = get_catalog().get_audio(filename)
-        if record is not None and ttl > 0:
-            with self._lock:
-                if len(self._items) >= _CACHE_LIMIT:
-                    self._items.clear()
-                self._items[filename] = (now + ttl, record)
-        return record
-
-    def forget(self, filename: str) -> None:
-        with self._lock:
-            self._items.pop(filename, None)
-
-
-records = RecordCache()
+#: Audio records by filename (the single-file route).
+records: DeviceCache[AudioRecord] = DeviceCache(lambda name: get_catalog().get_audio(name))
 
 
 def _headers(record: AudioRecord) -> dict[str, str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from smart_stream.settings import get_settings
-from smart_stream.storage.base import ObjectInfo, ObjectStream, PresignedPost, Storage
+from smart_stream.storage.base import Chunk, ObjectInfo, ObjectStream, PresignedPost, Span, Storage
 
-__all__ = ["ObjectInfo", "ObjectStream", "PresignedPost", "Storage", "get_storage"]
+__all__ = ["Chunk", "ObjectInfo", "ObjectStream", "PresignedPost", "Span", "Storage", "get_storage"]
 
 
 @lru_cache(maxsize=1)
@@ -21,4 +21,8 @@ def get_storage() -> Storage:
     from smart_stream.local_uploads import sign_local_upload
     from smart_stream.storage.local import LocalDirectoryStorage
 
-    return LocalDirectoryStorage(settings.audio_files_dir, upload_signer=sign_local_upload)
+    return LocalDirectoryStorage(
+        settings.audio_files_dir,
+        packs_root=settings.data_dir / "packs",
+        upload_signer=sign_local_upload,
+    )

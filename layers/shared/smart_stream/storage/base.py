@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import io
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,48 @@ def notify_change(kind: str, info: ObjectInfo) -> None:
         listener(kind, info)
 
 
+#: A piece of a body on its way to the client: a memoryview lets an adapter read straight
+#: into a buffer it then hands on (never to reuse it) instead of copying it into bytes.
+Chunk = bytes | memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Bytes ``first``..``last`` (inclusive) of the object ``name``, as it was at ``etag``
+    (None: whatever version is there)."""
+
+    name: str
+    first: int
+    last: int
+    etag: str | None = None
+
+    @property
+    def length(self) -> int:
+        return self.last - self.first + 1
+
+
+class ChunkReader(io.RawIOBase):
+    """A readable file over an iterable of chunks, for uploads that want a file object."""
+
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk).cast("B")
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
 @dataclass(frozen=True)
 class PresignedPost:
     url: str
@@ -68,9 +111,6 @@ class ObjectStream:
 class Storage(Protocol):
     """Audio objects by filename. Errors are domain errors (``AudioNotFoundError`` ...)."""
 
-    #: Whether reads gain from being made several at once (a network round trip each).
-    parallel_reads: bool
-
     def head(self, name: str) -> ObjectInfo: ...
 
     def exists(self, name: str) -> bool: ...
@@ -84,11 +124,20 @@ class Storage(Protocol):
         if_match: str | None = None,
         chunk_size: int = 256 * 1024,
     ) -> ObjectStream:
-        """Start one read of bytes ``start``..``end`` (inclusive; None: to the end).
+        """Start one read of bytes ``start``..``end`` (inclusive; None: to the end) of a file
+        or a pack.
 
         The request is made before this returns, so a missing or changed object raises here
         (``AudioNotFoundError``, ``ObjectChangedError`` when ``if_match`` no longer holds).
         """
+        ...
+
+    def read_spans(self, spans: Sequence[Span], *, chunk_size: int) -> Generator[Chunk, None, None]:
+        """The bytes of ``spans``, one after another, as chunks of at most ``chunk_size``
+        that may cross span boundaries: each adapter reads many spans the way that is fast
+        for it. Closing the generator stops reading at once. A span whose object is gone or
+        no longer at its etag raises (``AudioNotFoundError``, ``ObjectChangedError``) when
+        its turn comes."""
         ...
 
     def put(
@@ -105,6 +154,16 @@ class Storage(Protocol):
         ...
 
     def delete(self, name: str) -> None: ...
+
+    def put_pack(self, key: str, chunks: Iterable[Chunk]) -> ObjectInfo:
+        """Store a queue's pack (``names.is_pack_key``) from ``chunks``, atomically, as
+        ``put`` does a file, but outside the library: no change is announced, and it is never
+        listed. ``open_range`` reads it back."""
+        ...
+
+    def delete_pack(self, key: str) -> None:
+        """Remove a pack; one that is already gone is not an error."""
+        ...
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
         """Every stored audio object (names that pass filename validation only)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smart_stream.errors import (
@@ -13,11 +15,31 @@ from smart_stream.errors import (
     ObjectChangedError,
     ServiceUnavailableError,
 )
-from smart_stream.names import filename_problem, validate_filename
-from smart_stream.storage.base import ObjectInfo, ObjectStream, PresignedPost, notify_change
+from smart_stream.names import (
+    filename_problem,
+    is_pack_key,
+    validate_filename,
+    validate_storage_key,
+)
+from smart_stream.storage.base import (
+    Chunk,
+    ChunkReader,
+    ObjectInfo,
+    ObjectStream,
+    PresignedPost,
+    Span,
+    notify_change,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+#: Short spans fetched ahead at once: each is a GET whose round trip is better spent waiting
+#: in parallel. Bounded: at most this many short spans are in memory (within the client's
+#: default pool of 10 connections).
+PREFETCH_SPANS = 8
+
+_PACK_TRANSFER = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _CHANGED = {"412", "PreconditionFailed"}
@@ -41,8 +63,6 @@ def _translate(exc: Exception, name: str) -> Exception:
 class S3Storage:
     """The Storage port over an S3 bucket."""
 
-    parallel_reads = True
-
     def __init__(self, bucket: str, client: S3Client) -> None:
         self.bucket = bucket
         self.client = client
@@ -54,7 +74,7 @@ class S3Storage:
 
     def head(self, name: str) -> ObjectInfo:
         try:
-            response = self.client.head_object(Bucket=self.bucket, Key=validate_filename(name))
+            response = self.client.head_object(Bucket=self.bucket, Key=validate_storage_key(name))
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, name) from exc
         return self._info(name, dict(response), response["ContentLength"])
@@ -77,7 +97,7 @@ class S3Storage:
     ) -> ObjectStream:
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
-            "Key": validate_filename(name),
+            "Key": validate_storage_key(name),
             "Range": f"bytes={start}-{'' if end is None else end}",
         }
         if if_match is not None:
@@ -93,6 +113,50 @@ class S3Storage:
         body = response["Body"]
         return ObjectStream(
             self._info(name, dict(response), size), _iter_body(body, chunk_size, name), body.close
+        )
+
+    def read_spans(self, spans: Sequence[Span], *, chunk_size: int) -> Generator[Chunk, None, None]:
+        """One GET per span. A span of at most a chunk is fetched whole, the next few ahead
+        in parallel, and handed on as soon as it is its turn: a hang-up is noticed after one
+        file, not after the dozens that would fill a chunk. A longer span is streamed.
+        Closing drops what was asked for ahead and closes the read under way."""
+
+        def whole(span: Span) -> bytes:
+            stream = self._open_span(span, chunk_size)
+            try:
+                return b"".join(stream)
+            finally:
+                stream.close()
+
+        def short(index: int) -> bool:
+            return spans[index].length <= chunk_size
+
+        pool: ThreadPoolExecutor | None = None
+        ahead: dict[int, Future[bytes]] = {}
+        try:
+            for index, span in enumerate(spans):
+                if not short(index):
+                    stream = self._open_span(span, chunk_size)
+                    try:
+                        yield from stream
+                    finally:
+                        stream.close()
+                    continue
+                if pool is None:
+                    pool = ThreadPoolExecutor(PREFETCH_SPANS, thread_name_prefix="span-read")
+                for later in range(index, min(index + PREFETCH_SPANS, len(spans))):
+                    if later not in ahead and short(later):
+                        ahead[later] = pool.submit(whole, spans[later])
+                yield ahead.pop(index).result()
+        finally:
+            for future in ahead.values():
+                future.cancel()
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _open_span(self, span: Span, chunk_size: int) -> ObjectStream:
+        return self.open_range(
+            span.name, span.first, span.last, if_match=span.etag, chunk_size=chunk_size
         )
 
     def put(
@@ -122,6 +186,31 @@ class S3Storage:
         info = self.head(name)
         notify_change("ObjectCreated", info)
         return info
+
+    def put_pack(self, key: str, chunks: Iterable[Chunk]) -> ObjectInfo:
+        if not is_pack_key(key):
+            raise ValueError(f"not a pack key: {key!r}")
+        # A managed (multipart) upload: parts of 8 MiB, a few at once, so memory stays
+        # bounded whatever the pack's size; S3 shows the object only once it is complete.
+        try:
+            self.client.upload_fileobj(
+                ChunkReader(chunks),
+                self.bucket,
+                key,
+                ExtraArgs={"ContentType": "audio/mpeg"},
+                Config=_PACK_TRANSFER,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, key) from exc
+        return self.head(key)
+
+    def delete_pack(self, key: str) -> None:
+        if not is_pack_key(key):
+            raise ValueError(f"not a pack key: {key!r}")
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, key) from exc
 
     def delete(self, name: str) -> None:
         info = self.head(name)  # S3 deletes of missing keys succeed silently; the API says 404

@@ -1,0 +1,164 @@
+"""Packs: a queue's finite stream stored whole, so that playing it costs one storage read
+per request instead of one per file.
+
+A queue of 500 one-second files is 500 objects of 16 KB; read one by one, each costs a
+round trip (an S3 GET, or a local open and stat), and the stream runs at a fraction of a
+single file's speed. Its finite stream (title tag, then each file's audio span) is fixed by
+the queue's content, so it is written once, when the queue changes (``PackQueueFunction``
+on the catalogue's stream of changes; the local server calls it the same way), and served
+with the single-file machinery: one ranged read, the stored object's own speed.
+
+A pack is named by a hash of exactly what it holds (``packs/<queue>/<hash>.mp3``): a stale
+pack is never served, since a changed queue, title or file version is another name. Until a
+queue's pack exists (just after a change, or for a play mode other than the queue's own),
+the stream reads the files' spans, byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+
+from smart_stream import queues
+from smart_stream.errors import AudioNotFoundError, ObjectChangedError
+from smart_stream.models import QueueRecord
+from smart_stream.names import PACK_PREFIX
+from smart_stream.settings import get_settings
+from smart_stream.storage import ObjectInfo, ObjectStream, Span, get_storage
+
+logger = logging.getLogger("smart_stream.packs")
+
+#: Chunks read from the files while a pack is written.
+BUILD_CHUNK = 1024 * 1024
+
+
+def pack_key(name: str, layout: queues.FiniteLayout) -> str:
+    return f"{PACK_PREFIX}{name}/{layout.content}.mp3"
+
+
+def layout_spans(layout: queues.FiniteLayout) -> list[Span]:
+    """Every file's audio span, in stream order (the title tag is ``layout.prefix``)."""
+    return [
+        Span(p.entry.filename, p.entry.audio_start, p.entry.audio_end - 1, p.entry.etag)
+        for p in layout.pieces
+        if p.entry is not None
+    ]
+
+
+def _packed_layout(record: QueueRecord | None) -> queues.FiniteLayout | None:
+    """The layout a queue's pack holds: its own play mode's, when that one is finite."""
+    if record is None or not record.entries or not record.play_mode.finite:
+        return None
+    return queues.finite_layout(record, record.play_mode)
+
+
+class _Misses:
+    """Pack keys found missing lately: a miss costs a storage request (an S3 GET that
+    answers 404), so it is not asked again for ``DEVICE_CACHE_SECONDS``. A pack written by
+    this process clears its key at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def recent(self, key: str) -> bool:
+        with self._lock:
+            until = self._until.get(key)
+            return until is not None and until > time.monotonic()
+
+    def add(self, key: str) -> None:
+        ttl = get_settings().device_cache_seconds
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._until) >= 1024:
+                self._until.clear()
+            self._until[key] = time.monotonic() + ttl
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._until.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._until.clear()
+
+
+misses = _Misses()
+
+
+def open_pack(
+    name: str, layout: queues.FiniteLayout, start: int, end: int, chunk_size: int
+) -> ObjectStream | None:
+    """Bytes ``start``..``end`` of the stream from its pack, or None when there is none."""
+    key = pack_key(name, layout)
+    if misses.recent(key):
+        return None
+    try:
+        stream = get_storage().open_range(key, start, end, chunk_size=chunk_size)
+    except AudioNotFoundError:
+        misses.add(key)
+        return None
+    if stream.info.size != layout.size:  # never expected: the name says what it holds
+        stream.close()
+        logger.warning("a pack has the wrong size", extra={"key": key})
+        return None
+    return stream
+
+
+def build(record: QueueRecord) -> ObjectInfo | None:
+    """Write the pack of a queue's own play mode, unless it exists. None when the queue has
+    no finite stream, or when one of its files changed under it (the queue's own update,
+    which follows, brings a pack of its own)."""
+    layout = _packed_layout(record)
+    if layout is None:
+        return None
+    storage = get_storage()
+    key = pack_key(record.name, layout)
+    try:
+        return storage.head(key)
+    except AudioNotFoundError:
+        pass
+    started = time.perf_counter()
+    reads = storage.read_spans(layout_spans(layout), chunk_size=BUILD_CHUNK)
+    try:
+        info = storage.put_pack(key, itertools.chain([layout.prefix], reads))
+    except (AudioNotFoundError, ObjectChangedError) as exc:
+        logger.info("queue changed while packed", extra={"queue": record.name, "why": str(exc)})
+        return None
+    finally:
+        reads.close()
+    if info.size != layout.size:
+        # A file shrank between its stat and its read: never keep a pack that would lie.
+        storage.delete_pack(key)
+        logger.warning("pack size mismatch, removed", extra={"key": key})
+        return None
+    misses.discard(key)
+    logger.info(
+        "queue packed",
+        extra={
+            "queue": record.name,
+            "key": key,
+            "bytes": info.size,
+            "files": len(record.entries),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+    return info
+
+
+def queue_changed(old: QueueRecord | None, new: QueueRecord | None) -> None:
+    """One change of a queue (created, replaced, updated or deleted): pack the new content,
+    then remove the old content's pack when nothing points at it any more."""
+    if new is not None:
+        build(new)
+    old_layout = _packed_layout(old)
+    if old is None or old_layout is None:
+        return
+    old_key = pack_key(old.name, old_layout)
+    new_layout = _packed_layout(new)
+    if new is not None and new_layout is not None and pack_key(new.name, new_layout) == old_key:
+        return
+    get_storage().delete_pack(old_key)
