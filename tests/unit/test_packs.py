@@ -1,0 +1,216 @@
+"""Queue packs on both backends: written when a queue changes (by the real PackQueueFunction
+handler, fed the stream records the catalogue would send), served with one storage read,
+and byte for byte the stream that the files' spans give."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from local_server.lambda_bridge import LocalLambdaContext, load_handler
+from local_server.stream_events import stream_record
+from local_server.template import read_template
+from smart_stream import packs, queues
+from smart_stream.errors import ServiceUnavailableError
+from smart_stream.models import PlayMode
+from smart_stream.storage import get_storage
+from tests.conftest import ROOT
+from tests.unit import test_queue_stream as streams
+from tests.unit.test_queue_stream import (
+    BEARER,
+    StorageReads,
+    device_path,
+    make_queue,
+    split_stream,
+    store,
+    track,
+)
+
+# The queue stream tests' fixtures: every backend, small reads, three tagged files.
+env, client, three = streams.env, streams.client, streams.three
+
+
+CONTEXT = LocalLambdaContext("PackQueueFunction", 900)
+
+
+class Packer:
+    """What the catalogue's stream does deployed, done at once: each queue change, as a
+    stream record, to the real PackQueueFunction handler."""
+
+    def __init__(self) -> None:
+        (subscription,) = read_template(ROOT / "template.yaml").stream_subscriptions
+        self.handler = load_handler(subscription.function)
+        self.sequence = itertools.count(1)
+        self.answers: list[dict] = []
+
+    def __call__(self, old, new) -> None:
+        event = {"Records": [stream_record(old, new, next(self.sequence))]}
+        self.answers.append(self.handler(event, CONTEXT))
+
+
+@pytest.fixture
+def packer(env) -> Iterator[Packer]:
+    packer = Packer()
+    queues.add_queue_listener(packer)
+    yield packer
+    queues.remove_queue_listener(packer)
+
+
+def key_of(name: str, mode: PlayMode = PlayMode.SEQUENTIAL) -> str:
+    return packs.pack_key(name, queues.finite_layout(queues.get_record(name), mode))
+
+
+def has_pack(key: str) -> bool:
+    return get_storage().exists(key)
+
+
+def drop_pack(key: str) -> None:
+    get_storage().delete_pack(key)
+    packs.misses.clear()
+
+
+def test_a_saved_queue_is_packed_and_played_with_one_read(client, three, packer, monkeypatch):
+    queue = make_queue("bedtime", three, title="Bedtime")
+    key = key_of("bedtime")
+    assert has_pack(key)
+    assert packer.answers == [{"batchItemFailures": []}]
+    reads = StorageReads(monkeypatch)
+    response = client.get(device_path(queue))
+    assert response.status_code == 200
+    assert reads.names == [key], "the stream should be one read of the pack"
+    assert split_stream(response.content, "Bedtime") == b"".join(t.span for t in three)
+    assert response.headers["content-length"] == str(len(response.content))
+
+
+def _answers(client, path: str, size: int, offsets: list[int]) -> list[tuple]:
+    ranges = ["bytes=0-", f"bytes=-{size // 3}", f"bytes={size - 1}-"]
+    for at in offsets:
+        ranges += [f"bytes={max(at - 1, 0)}-{at}", f"bytes={at}-{at + 700}", f"bytes={at}-"]
+    out = []
+    for value in [None, *ranges]:
+        headers = {"Range": value} if value else {}
+        response = client.get(path, headers=headers)
+        kept = ("content-length", "content-range", "etag", "accept-ranges", "last-modified")
+        out.append(
+            (
+                value,
+                response.status_code,
+                {k: response.headers.get(k) for k in kept},
+                response.content,
+            )
+        )
+    return out
+
+
+def test_every_range_from_the_pack_is_the_same_as_from_the_files(client, three, packer):
+    queue = make_queue("bedtime", three, title="Bedtime")
+    path = device_path(queue)
+    layout = queues.finite_layout(queues.get_record("bedtime"), PlayMode.SEQUENTIAL)
+    # Every file boundary, the title tag's end, and a spot inside each file.
+    offsets = sorted({p.offset for p in layout.pieces} | {p.offset + 333 for p in layout.pieces})
+    packed = _answers(client, path, layout.size, offsets)
+    drop_pack(key_of("bedtime"))
+    from_files = _answers(client, path, layout.size, offsets)
+    assert packed == from_files
+    assert {status for _, status, _, _ in packed} == {200, 206}
+
+
+def test_a_changed_queue_gets_a_new_pack_and_loses_the_old(client, three, packer):
+    make_queue("bedtime", three)
+    first = key_of("bedtime")
+    make_queue("bedtime", three[::-1])
+    second = key_of("bedtime")
+    assert second != first and has_pack(second) and not has_pack(first)
+    # A change that leaves the bytes alone (a card, a new credential) keeps the pack.
+    written = get_storage().head(second)
+    queues.update_queue("bedtime", {"yoto_card_id": "card-1"})
+    assert key_of("bedtime") == second
+    assert get_storage().head(second).etag == written.etag
+    # A new title is new bytes (the stream's title tag).
+    make_queue("bedtime", three[::-1], title="Renamed")
+    assert not has_pack(second) and has_pack(key_of("bedtime"))
+    last = key_of("bedtime")
+    queues.delete_queue("bedtime", force=True)
+    assert not has_pack(last)
+    assert all(a == {"batchItemFailures": []} for a in packer.answers)
+
+
+def test_open_modes_are_not_packed_and_shuffle_packs_its_own_order(client, three, packer):
+    make_queue("forever", three, "loop")
+    record = queues.get_record("forever")
+    for mode in (PlayMode.SEQUENTIAL, PlayMode.SHUFFLE):
+        assert not has_pack(packs.pack_key("forever", queues.finite_layout(record, mode)))
+    queue = make_queue("mixed", three, "shuffle", title="Mixed")
+    shuffle_key, in_order_key = key_of("mixed", PlayMode.SHUFFLE), key_of("mixed")
+    assert has_pack(shuffle_key)
+    # (A draw that happens to keep the order is the same bytes, so the same pack.)
+    assert has_pack(in_order_key) == (in_order_key == shuffle_key)
+    shuffled = client.get(device_path(queue)).content
+    drop_pack(shuffle_key)
+    assert client.get(device_path(queue)).content == shuffled
+    # The queue's other finite order is read from the files, and is right too.
+    in_order = client.get(device_path(queue) + "&play_mode=sequential")
+    assert split_stream(in_order.content, "Mixed") == b"".join(t.span for t in three)
+
+
+def test_a_pack_of_the_wrong_size_is_never_served(client, three, monkeypatch):
+    queue = make_queue("bedtime", three, title="Bedtime")
+    get_storage().put_pack(key_of("bedtime"), [b"\xff" * 100])
+    reads = StorageReads(monkeypatch)
+    response = client.get(device_path(queue))
+    assert split_stream(response.content, "Bedtime") == b"".join(t.span for t in three)
+    assert reads.names[0] == key_of("bedtime") and len(reads.names) == 1 + len(three)
+
+
+def test_a_file_replaced_before_its_queue_follows_leaves_no_pack(env, three):
+    make_queue("bedtime", three)
+    stale = queues.get_record("bedtime")
+    store(track(three[1].name, 0.5, 96))  # the queue now follows the new version
+    assert packs.build(stale) is None
+    assert not has_pack(packs.pack_key("bedtime", queues.finite_layout(stale, stale.play_mode)))
+    storage = get_storage()
+    root = getattr(storage, "packs_root", None)
+    if root is not None and root.exists():
+        leftovers = [p for p in root.rglob("*") if p.is_file()]
+        assert leftovers == [], f"left behind: {leftovers}"
+    fresh = queues.get_record("bedtime")
+    assert fresh.version > stale.version
+    assert packs.build(fresh) is not None
+
+
+def test_a_failing_pack_is_reported_for_that_record_alone(env, three, monkeypatch):
+    packer = Packer()
+    make_queue("a", three)
+    make_queue("b", three)
+    a, b = queues.get_record("a"), queues.get_record("b")
+
+    def flaky(old, new) -> None:
+        if new is not None and new.name == "a":
+            raise ServiceUnavailableError("storage is down")
+        packs.build(new)
+
+    monkeypatch.setattr(packs, "queue_changed", flaky)
+    event = {"Records": [stream_record(None, a, 41), stream_record(None, b, 42)]}
+    answer = packer.handler(event, CONTEXT)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": f"{41:021d}"}]}
+    assert has_pack(key_of("b")) and not has_pack(key_of("a"))
+
+
+def test_head_and_304_read_nothing_even_with_a_pack(client, three, packer, monkeypatch):
+    queue = make_queue("bedtime", three)
+    reads = StorageReads(monkeypatch)
+    head = client.head(device_path(queue))
+    assert head.status_code == 200 and head.content == b""
+    again = client.get(device_path(queue), headers={"If-None-Match": head.headers["etag"]})
+    assert again.status_code == 304
+    assert reads.opened == 0
+
+
+def test_management_token_streams_the_pack_too(client, three, packer, monkeypatch):
+    make_queue("bedtime", three, title="Bedtime")
+    reads = StorageReads(monkeypatch)
+    response = client.get("/api/streams/bedtime/stream.mp3", headers=BEARER)
+    assert response.status_code == 200
+    assert reads.names == [key_of("bedtime")]
