@@ -7,16 +7,21 @@ import base64
 import io
 import json
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from starlette.testclient import TestClient
 
-from local_server import lambda_bridge
+from local_server import lambda_bridge, stream_events
 from local_server.app import build_routes, create_app, starlette_path
 from local_server.s3_events import S3EventDispatcher, Sequencer, s3_event
-from local_server.template import read_template
+from local_server.stream_events import CatalogStreamDispatcher, matches, stream_record
+from local_server.template import FunctionSpec, StreamSubscription, read_template
+from smart_stream.catalog.dynamodb import queue_from_image
+from smart_stream.models import PlayMode, QueueEntry, QueueRecord
 from smart_stream.storage import get_storage
 from smart_stream.storage.base import ObjectInfo
 from tests.conftest import ROOT, TOKEN
@@ -220,3 +225,195 @@ def test_unknown_paths_are_json_404s(local_env, path):
         response = client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code in (400, 404)
     assert set(response.json()) == {"code", "message"}
+
+
+# --- the catalogue's stream: queue changes as DynamoDB stream records ---------------------
+
+
+def queue_record(name: str = "bedtime", version: int = 1, files: int = 2) -> QueueRecord:
+    return QueueRecord(
+        name=name,
+        title=f"Title of {name}",
+        description="ü & more",
+        entries=[
+            QueueEntry(
+                filename=f"track {i} ü.mp3",
+                etag=f'"etag{i}"',
+                audio_start=10 * i,
+                audio_end=5000 + i,
+                duration=1.25 + i,
+            )
+            for i in range(files)
+        ],
+        play_mode=PlayMode.SHUFFLE,
+        version=version,
+        seed=987654321,
+        credential_version=3,
+        yoto_card_id="card-1" if version > 1 else None,
+        updated_at=datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+    )
+
+
+def other_record(pk: str, sk: str) -> dict:
+    """A stream record of a table item that is not a queue (a file's, a cursor's)."""
+    image = {"pk": {"S": pk}, "sk": {"S": sk}, "record": {"S": "{}"}}
+    return {
+        "eventID": "other",
+        "eventName": "MODIFY",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {
+            "Keys": {"pk": image["pk"], "sk": image["sk"]},
+            "NewImage": image,
+            "OldImage": image,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+
+
+def test_the_template_subscribes_the_pack_function_to_queue_records_only():
+    subscriptions = read_template(ROOT / "template.yaml").stream_subscriptions
+    assert [s.function.logical_id for s in subscriptions] == ["PackQueueFunction"]
+    (subscription,) = subscriptions
+    assert subscription.patterns, "the template filters the stream"
+    assert callable(lambda_bridge.load_handler(subscription.function))
+
+    def passes(record: dict) -> bool:
+        return any(matches(pattern, record) for pattern in subscription.patterns)
+
+    old, new = queue_record(version=1), queue_record(version=2)
+    assert passes(stream_record(None, new, 1))
+    assert passes(stream_record(old, new, 2))
+    assert passes(stream_record(old, None, 3))
+    assert not passes(other_record("AUDIO", "story.mp3"))
+    assert not passes(other_record("CURSOR", "device-1#bedtime"))
+    assert not passes({"eventName": "MODIFY", "dynamodb": {}})
+
+
+def test_patterns_match_field_by_field_and_a_list_is_any_of():
+    assert matches({"a": ["x", "y"]}, {"a": "y", "b": "ignored"})
+    assert not matches({"a": ["x", "y"]}, {"a": "z"})
+    assert not matches({"a": ["x"]}, {"b": "x"}), "a missing key fails"
+    assert not matches({"a": ["x"]}, {})
+    assert matches({"a": {"b": {"S": ["QUEUE"]}}}, {"a": {"b": {"S": "QUEUE"}, "c": 1}})
+    assert not matches({"a": {"b": {"S": ["QUEUE"]}}}, {"a": {"b": {"N": "1"}}})
+    assert not matches({"a": {"b": ["x"]}}, {"a": "not an object"})
+    assert not matches({"a": {"b": ["x"]}}, {"a": ["x"]})
+    assert matches({"a": "exact"}, {"a": "exact"})
+    assert not matches({"a": "exact"}, {"a": "other"})
+    assert matches({}, {"anything": 1}), "an empty pattern asks for nothing"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "event_name"),
+    [
+        (None, queue_record(version=1), "INSERT"),
+        (queue_record(version=1), queue_record(version=2, files=3), "MODIFY"),
+        (queue_record(version=2), None, "REMOVE"),
+    ],
+)
+def test_stream_records_carry_the_queue_as_dynamodb_would(old, new, event_name):
+    record = stream_record(old, new, 42)
+
+    assert record["eventName"] == event_name
+    assert record["eventSource"] == "aws:dynamodb"
+    change = record["dynamodb"]
+    assert change["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert ("NewImage" in change) == (new is not None)
+    assert ("OldImage" in change) == (old is not None)
+    image = change.get("NewImage") or change["OldImage"]
+    assert change["Keys"] == {"pk": image["pk"], "sk": image["sk"]}
+    assert change["Keys"] == {"pk": {"S": "QUEUE"}, "sk": {"S": "bedtime"}}
+    # What the function reads: Powertools' view of the record, deserialized.
+    parsed = DynamoDBRecord(record)
+    assert parsed.event_name is not None and parsed.event_name.name == event_name
+    assert parsed.dynamodb is not None
+    assert queue_from_image(parsed.dynamodb.new_image) == new
+    assert queue_from_image(parsed.dynamodb.old_image) == old
+    assert json.loads(json.dumps(record)) == record, "plain JSON, as Lambda receives it"
+
+
+def test_stream_records_are_numbered_in_order():
+    records = [stream_record(None, queue_record(), n) for n in (1, 2, 10, 11)]
+    sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+    assert sequences == sorted(sequences)
+    assert len({r["eventID"] for r in records}) == len(records)
+
+
+def _fake_subscription(patterns: tuple = ()) -> StreamSubscription:
+    spec = FunctionSpec(logical_id="FakeFunction", code_uri=Path("."), handler="app.handler")
+    return StreamSubscription(spec, patterns)
+
+
+def test_a_record_reported_failed_is_delivered_again_until_it_succeeds(monkeypatch):
+    answers = [{"batchItemFailures": [{"itemIdentifier": "x"}]}] * 2 + [{}]
+    calls: list[dict] = []
+
+    def handler(event, context):
+        calls.append(event)
+        return answers[len(calls) - 1]
+
+    monkeypatch.setattr(stream_events, "load_handler", lambda function: handler)
+    dispatcher = CatalogStreamDispatcher([_fake_subscription()])
+    dispatcher.start()
+    try:
+        dispatcher(None, queue_record())
+        dispatcher.drain()
+    finally:
+        dispatcher.stop()
+    assert len(calls) == 1 + CatalogStreamDispatcher.RETRIES == 3
+    assert all(len(event["Records"]) == 1 for event in calls)
+    assert len({event["Records"][0]["eventID"] for event in calls}) == 1, "the same record"
+
+
+def test_a_function_that_raises_is_retried_then_left_and_the_next_record_goes_on(monkeypatch):
+    calls: list[str] = []
+
+    def handler(event, context):
+        record = event["Records"][0]
+        calls.append(record["eventName"])
+        if record["eventName"] == "INSERT":
+            raise RuntimeError("boom")
+        return {"batchItemFailures": []}
+
+    monkeypatch.setattr(stream_events, "load_handler", lambda function: handler)
+    dispatcher = CatalogStreamDispatcher([_fake_subscription()])
+    dispatcher.start()
+    try:
+        dispatcher(None, queue_record(version=1))
+        dispatcher.drain()
+        assert calls == ["INSERT"] * 3
+        dispatcher(queue_record(version=1), queue_record(version=2))
+        dispatcher.drain()
+    finally:
+        dispatcher.stop()
+    assert calls == ["INSERT"] * 3 + ["MODIFY"]
+
+
+def test_records_the_filters_refuse_never_reach_the_function(monkeypatch):
+    calls: list[dict] = []
+    monkeypatch.setattr(
+        stream_events, "load_handler", lambda function: lambda event, ctx: calls.append(event)
+    )
+    patterns = read_template(ROOT / "template.yaml").stream_subscriptions[0].patterns
+    dispatcher = CatalogStreamDispatcher([_fake_subscription(patterns)])
+    dispatcher.start()
+    try:
+        dispatcher.put(other_record("AUDIO", "story.mp3"))
+        dispatcher.put(other_record("CURSOR", "device-1#bedtime"))
+        dispatcher(None, queue_record())
+        dispatcher.drain()
+    finally:
+        dispatcher.stop()
+    assert [event["Records"][0]["eventName"] for event in calls] == ["INSERT"]
+
+
+def test_without_subscribers_nothing_is_queued(monkeypatch):
+    loaded: list[FunctionSpec] = []
+    monkeypatch.setattr(stream_events, "load_handler", loaded.append)
+    dispatcher = CatalogStreamDispatcher([])
+    assert not dispatcher.active
+    dispatcher.start()
+    dispatcher(None, queue_record())
+    dispatcher.drain()  # returns at once: nothing was queued
+    dispatcher.stop()
+    assert loaded == []

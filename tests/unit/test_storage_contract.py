@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from smart_stream.errors import (
     InvalidFilenameError,
     ObjectChangedError,
 )
-from smart_stream.storage import Span, Storage, get_storage
+from smart_stream.storage import Chunk, Span, Storage, get_storage
 
 DATA = bytes(range(256)) * 40 + b"tail"  # 10,244 bytes, every offset distinguishable
 
@@ -402,3 +404,190 @@ def test_invalid_names_are_refused_before_touching_storage(storage, app_env, tmp
     if app_env.backend == "local":
         assert os.listdir(app_env.audio_dir) == []
         assert not Path(tmp_path / "x.mp3").exists()
+
+
+# --- packs: a queue's stream stored whole, apart from the library ---------------------------
+
+MIB = 1024 * 1024
+
+
+def pack_key(queue: str = "bedtime") -> str:
+    return f"packs/{queue}/{uuid.uuid4().hex}.mp3"
+
+
+def big_pack() -> tuple[list[Chunk], bytes]:
+    """Just over 17 MiB in pieces of every kind: more than two 8 MiB upload parts."""
+    pieces = [os.urandom(MIB) for _ in range(17)] + [os.urandom(12_345)]
+    chunks: list[Chunk] = [b""]
+    for i, piece in enumerate(pieces):
+        chunks.append(memoryview(piece) if i % 2 else piece)
+        if i % 5 == 0:
+            chunks.append(memoryview(b""))
+    return chunks, b"".join(pieces)
+
+
+class ChunksThatFail:
+    """A pack whose source fails midway (a file of the queue vanished while it was copied)."""
+
+    def __init__(self, good: list[bytes]) -> None:
+        self.good = good
+        self.given = 0
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for chunk in self.good:
+            self.given += 1
+            yield chunk
+        raise ConnectionResetError("the source went away")
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if not p.is_dir()) if folder.exists() else []
+
+
+def test_put_pack_from_many_chunks_reads_back_byte_for_byte(storage):
+    chunks, data = big_pack()
+    key = pack_key()
+
+    info = storage.put_pack(key, chunks)
+
+    assert info.name == key
+    assert info.size == len(data) > 2 * 8 * MIB + 1
+    assert info.etag.startswith('"') and info.etag.endswith('"') and len(info.etag) > 2
+    head = storage.head(key)
+    assert (head.size, head.etag) == (len(data), info.etag)
+    assert read(storage, key) == data
+    for start, end in [(0, 0), (8 * MIB - 3, 8 * MIB + 2), (len(data) - 10, None), (MIB, 3 * MIB)]:
+        last = len(data) - 1 if end is None else end
+        assert read(storage, key, start, end) == data[start : last + 1], (start, end)
+    stream = storage.open_range(key, 5, 9)
+    try:
+        assert stream.info.size == len(data)
+        assert stream.info.etag == info.etag
+    finally:
+        stream.close()
+    assert read(storage, key, if_match=info.etag)[:100] == data[:100]
+
+
+def test_an_empty_and_a_small_pack(storage):
+    key = pack_key()
+    info = storage.put_pack(key, [b"", memoryview(b"ab"), b"", b"cd"])
+    assert info.size == 4
+    assert read(storage, key) == b"abcd"
+    assert read(storage, key, 1, 2) == b"bc"
+
+
+def test_a_second_put_pack_replaces_the_first(storage):
+    key = pack_key()
+    first = storage.put_pack(key, [b"the first ", b"pack"])
+    second = storage.put_pack(key, iter([memoryview(b"a longer second pack")]))
+    assert read(storage, key) == b"a longer second pack"
+    assert second.size == storage.head(key).size == len(b"a longer second pack")
+    assert second.etag == storage.head(key).etag != first.etag
+    with pytest.raises(ObjectChangedError):
+        storage.open_range(key, if_match=first.etag)
+
+
+def test_packs_are_never_listed_or_kept_in_the_audio_folder(storage, app_env):
+    put(storage, "story.mp3")
+    before = sorted(os.listdir(app_env.audio_dir)) if app_env.backend == "local" else None
+    keys = [pack_key("bedtime"), pack_key("bedtime"), pack_key("story")]
+    for key in keys:
+        storage.put_pack(key, [DATA])
+    assert names_in(storage) == ["story.mp3"]
+    assert all(storage.head(key).size == len(DATA) for key in keys)
+    if app_env.backend == "local":
+        assert sorted(os.listdir(app_env.audio_dir)) == before == ["story.mp3"]
+        assert not storage.packs_root.is_relative_to(app_env.audio_dir)
+        assert len(files_under(storage.packs_root)) == len(keys)
+
+
+def test_delete_pack_removes_it_and_a_missing_pack_is_fine(storage, app_env):
+    key, other = pack_key("bedtime"), pack_key("other")
+    storage.put_pack(key, [DATA])
+    storage.put_pack(other, [b"kept"])
+    put(storage, "story.mp3")
+
+    storage.delete_pack(key)
+
+    with pytest.raises(AudioNotFoundError):
+        storage.open_range(key)
+    with pytest.raises(AudioNotFoundError):
+        storage.head(key)
+    assert not storage.exists(key)
+    storage.delete_pack(key)  # already gone: not an error
+    storage.delete_pack(pack_key("never-made"))
+    assert read(storage, other) == b"kept"
+    assert read(storage, "story.mp3") == DATA
+    assert names_in(storage) == ["story.mp3"]
+    if app_env.backend == "local":
+        assert not (storage.packs_root / "bedtime").exists(), "the queue's empty folder goes"
+        assert (storage.packs_root / "other").is_dir()
+
+
+BAD_PACK_KEYS = [
+    "story.mp3",
+    "packs/../x.mp3",
+    "packs/q/abc.mp3",
+    "packs/q/" + "A" * 32 + ".mp3",
+    "packs/q/" + "0" * 32 + ".MP3",
+    "packs/" + "0" * 32 + ".mp3",
+    "packs/a b/" + "0" * 32 + ".mp3",
+    "packs/q/x/" + "0" * 32 + ".mp3",
+    "/packs/q/" + "0" * 32 + ".mp3",
+    "packs/q/" + "0" * 32 + ".mp3/",
+    "packs/" + "q" * 65 + "/" + "0" * 32 + ".mp3",
+    "",
+]
+
+
+def test_put_pack_and_delete_pack_refuse_anything_but_a_pack_key(storage, app_env):
+    put(storage, "story.mp3")
+    for key in BAD_PACK_KEYS:
+        source = ChunksThatFail([b"never read"])
+        with pytest.raises(ValueError):
+            storage.put_pack(key, source)
+        assert source.given == 0, key
+        with pytest.raises(ValueError):
+            storage.delete_pack(key)
+    assert read(storage, "story.mp3") == DATA, "a filename is not a pack: nothing removed"
+    assert names_in(storage) == ["story.mp3"]
+    if app_env.backend == "local":
+        assert files_under(storage.packs_root) == []
+
+
+@pytest.mark.parametrize("key", [k for k in BAD_PACK_KEYS if "/" in k])
+def test_reads_refuse_malformed_pack_keys(storage, key):
+    with pytest.raises(InvalidFilenameError):
+        storage.open_range(key)
+    with pytest.raises(InvalidFilenameError):
+        storage.head(key)
+
+
+def test_a_failed_put_pack_leaves_nothing_behind(storage, app_env):
+    key = pack_key()
+    source = ChunksThatFail([os.urandom(MIB) for _ in range(10)])  # past the first part
+    with pytest.raises(ConnectionResetError):
+        storage.put_pack(key, source)
+    assert source.given == 10
+    with pytest.raises(AudioNotFoundError):
+        storage.open_range(key)
+    assert not storage.exists(key)
+    assert names_in(storage) == []
+    if app_env.backend == "local":
+        assert files_under(storage.packs_root) == []
+        assert os.listdir(app_env.audio_dir) == []
+    else:
+        uploads = storage.client.list_multipart_uploads(Bucket=app_env.bucket)
+        assert uploads.get("Uploads", []) == [], "a failed upload is aborted, not left to bill"
+
+
+@pytest.mark.parametrize("size", [100, 10 * MIB])
+def test_a_failed_replacement_keeps_the_previous_pack(storage, app_env, size):
+    key = pack_key()
+    previous = storage.put_pack(key, [b"the good ", memoryview(b"pack")])
+    with pytest.raises(ConnectionResetError):
+        storage.put_pack(key, ChunksThatFail([os.urandom(size // 2), os.urandom(size // 2)]))
+    assert read(storage, key) == b"the good pack"
+    assert storage.head(key).etag == previous.etag
+    if app_env.backend == "local":
+        assert files_under(storage.packs_root) == [storage.packs_root / key.removeprefix("packs/")]
