@@ -468,6 +468,29 @@ def test_put_pack_from_many_chunks_reads_back_byte_for_byte(storage):
     assert read(storage, key, if_match=info.etag)[:100] == data[:100]
 
 
+def test_a_big_pack_goes_to_s3_in_parts_not_whole_in_memory(aws_env):
+    """Packs are as long as a queue: S3 gets them as a multipart upload of full-size parts
+    (S3 refuses a part under 5 MiB but the last), never as one body built in memory."""
+    storage = get_storage()
+    calls: list[tuple[str, int]] = []
+
+    def record_call(params, model, **_):
+        body = params.get("Body")
+        calls.append((model.name, len(body) if hasattr(body, "__len__") else -1))
+
+    storage.client.meta.events.register("before-parameter-build.s3.*", record_call)
+    chunks, data = big_pack()  # what packs.build hands on: many chunks of 1 MiB at most
+    info = storage.put_pack(pack_key(), chunks)
+    assert info.size == len(data)
+    operations = [name for name, _ in calls]
+    assert "PutObject" not in operations, "the whole pack was sent as one PutObject"
+    parts = [size for name, size in calls if name == "UploadPart"]
+    assert len(parts) >= 3
+    assert sum(parts) == len(data)
+    assert all(size >= 5 * MIB for size in parts[:-1]), parts
+    assert operations.count("CompleteMultipartUpload") == 1
+
+
 def test_an_empty_and_a_small_pack(storage):
     key = pack_key()
     info = storage.put_pack(key, [b"", memoryview(b"ab"), b"", b"cd"])
