@@ -26,9 +26,9 @@ Figures, for each backend:
 - the server's peak RSS growth during the queue streams over its RSS after a warm-up.
   Target < 32 MB;
 - where the time goes, in this process without HTTP (information): the catalogue read and
-  layout a request pays when its device cache has no record, and the storage reads alone (every file's
-  span through ``read_spans``, as a queue without a pack is read) against one read of the
-  single file;
+  layout a request pays when its device cache has no record, and the storage reads alone
+  (every file's span through ``read_spans``, as a queue without a pack is read) against one
+  read of the single file;
 - ``--full`` only, local backend: the same throughput ratio for 500 files of 30 s each
   (240 MB), where the cost per file weighs 30 times less.
 

@@ -214,3 +214,40 @@ def test_management_token_streams_the_pack_too(client, three, packer, monkeypatc
     response = client.get("/api/streams/bedtime/stream.mp3", headers=BEARER)
     assert response.status_code == 200
     assert reads.names == [key_of("bedtime")]
+
+
+def test_the_local_server_catches_up_with_packs_at_start_up(local_env, monkeypatch):
+    """A pack the server did not write before it stopped is written at the next start; what
+    a stop cut short (a half-written file, a stale or orphaned pack) is removed."""
+    from local_server.app import reconcile_packs
+    from local_server.stream_events import CatalogStreamDispatcher
+    from tests.unit.test_queue_stream import bare
+
+    monkeypatch.setenv("STREAM_CHUNK_BYTES", "4096")
+    tracks = (track("one.mp3", 0.4), track("two.mp3", 0.3))
+    store(*tracks)
+    make_queue("bedtime", tracks)  # no listener: as if the server stopped before packing it
+    make_queue("forever", tracks, "loop")  # never packed
+    storage = get_storage()
+    key = key_of("bedtime")
+    assert not has_pack(key)
+    root = storage.packs_root
+    (root / "bedtime").mkdir(parents=True)
+    stale = root / "bedtime" / ("0" * 32 + ".mp3")
+    stale.write_bytes(bare(0.1))
+    half = root / "bedtime" / ".incoming-x1"
+    half.write_bytes(b"half")
+    (root / "gone").mkdir()
+    (root / "gone" / ("1" * 32 + ".mp3")).write_bytes(b"orphan")
+    streams = CatalogStreamDispatcher(read_template(ROOT / "template.yaml").stream_subscriptions)
+    streams.start()
+    try:
+        reconcile_packs(streams)
+        streams.drain()
+    finally:
+        streams.stop()
+    assert has_pack(key)
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
+        "bedtime",
+        key.removeprefix("packs/"),
+    ]

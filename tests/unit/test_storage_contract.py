@@ -472,19 +472,21 @@ def test_a_big_pack_goes_to_s3_in_parts_not_whole_in_memory(aws_env):
     """Packs are as long as a queue: S3 gets them as a multipart upload of full-size parts
     (S3 refuses a part under 5 MiB but the last), never as one body built in memory."""
     storage = get_storage()
-    calls: list[tuple[str, int]] = []
+    calls: list[tuple[str, int, int]] = []
 
     def record_call(params, model, **_):
         body = params.get("Body")
-        calls.append((model.name, len(body) if hasattr(body, "__len__") else -1))
+        size = len(body) if hasattr(body, "__len__") else -1
+        calls.append((model.name, params.get("PartNumber", 0), size))
 
     storage.client.meta.events.register("before-parameter-build.s3.*", record_call)
     chunks, data = big_pack()  # what packs.build hands on: many chunks of 1 MiB at most
     info = storage.put_pack(pack_key(), chunks)
     assert info.size == len(data)
-    operations = [name for name, _ in calls]
+    operations = [name for name, _, _ in calls]
     assert "PutObject" not in operations, "the whole pack was sent as one PutObject"
-    parts = [size for name, size in calls if name == "UploadPart"]
+    # Parts go up several at once: in part order, every one but the last is full size.
+    parts = [size for name, _, size in sorted(calls) if name == "UploadPart"]
     assert len(parts) >= 3
     assert sum(parts) == len(data)
     assert all(size >= 5 * MIB for size in parts[:-1]), parts
@@ -614,3 +616,15 @@ def test_a_failed_replacement_keeps_the_previous_pack(storage, app_env, size):
     assert storage.head(key).etag == previous.etag
     if app_env.backend == "local":
         assert files_under(storage.packs_root) == [storage.packs_root / key.removeprefix("packs/")]
+
+
+def test_put_and_delete_of_a_file_refuse_a_pack_key(storage):
+    """A pack is written and removed as a pack only: never through the file routes' writes,
+    which announce library changes."""
+    key = pack_key()
+    with pytest.raises(InvalidFilenameError):
+        put(storage, key)
+    storage.put_pack(key, [b"pack"])
+    with pytest.raises(InvalidFilenameError):
+        storage.delete(key)
+    assert read(storage, key) == b"pack"

@@ -20,6 +20,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Iterable
 
 from smart_stream import queues
 from smart_stream.errors import AudioNotFoundError, ObjectChangedError
@@ -106,6 +107,18 @@ def open_pack(
         logger.warning("a pack has the wrong size", extra={"key": key})
         return None
     return stream
+
+
+def keys(records: Iterable[QueueRecord]) -> set[str]:
+    """The packs these queues should have."""
+    layouts = ((r.name, _packed_layout(r)) for r in records)
+    return {pack_key(name, layout) for name, layout in layouts if layout is not None}
+
+
+def missing(record: QueueRecord) -> bool:
+    """Whether the queue should have a pack and has none."""
+    layout = _packed_layout(record)
+    return layout is not None and not get_storage().exists(pack_key(record.name, layout))
 
 
 def build(record: QueueRecord) -> ObjectInfo | None:

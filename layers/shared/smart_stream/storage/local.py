@@ -52,9 +52,14 @@ class LocalDirectoryStorage:
         self._upload_signer = upload_signer
 
     def _path(self, name: str) -> Path:
-        if is_pack_key(name):
-            return self.packs_root / name.removeprefix(PACK_PREFIX)
+        """A library file's path (what is written and removed as a file)."""
         return self.root / validate_filename(name)
+
+    def _read_path(self, key: str) -> Path:
+        """A file's or a pack's path (what is read)."""
+        if is_pack_key(key):
+            return self.packs_root / key.removeprefix(PACK_PREFIX)
+        return self._path(key)
 
     def _info(self, name: str, stat: os.stat_result) -> ObjectInfo:
         return ObjectInfo(
@@ -66,15 +71,15 @@ class LocalDirectoryStorage:
 
     def head(self, name: str) -> ObjectInfo:
         try:
-            stat = self._path(name).stat()
+            stat = self._read_path(name).stat()
         except FileNotFoundError:
             raise AudioNotFoundError(name) from None
-        if not os.path.isfile(self._path(name)):
+        if not os.path.isfile(self._read_path(name)):
             raise AudioNotFoundError(name)
         return self._info(name, stat)
 
     def exists(self, name: str) -> bool:
-        return self._path(name).is_file()
+        return self._read_path(name).is_file()
 
     def open_range(
         self,
@@ -86,7 +91,7 @@ class LocalDirectoryStorage:
         chunk_size: int = 256 * 1024,
     ) -> ObjectStream:
         try:
-            handle = open(self._path(name), "rb")  # noqa: SIM115 - closed by the stream
+            handle = open(self._read_path(name), "rb")  # noqa: SIM115 - closed by the stream
         except (FileNotFoundError, IsADirectoryError):
             raise AudioNotFoundError(name) from None
         info = self._info(name, os.fstat(handle.fileno()))
@@ -170,7 +175,7 @@ class LocalDirectoryStorage:
     def put_pack(self, key: str, chunks: Iterable[Chunk]) -> ObjectInfo:
         if not is_pack_key(key):
             raise ValueError(f"not a pack key: {key!r}")
-        final = self._path(key)
+        final = self._read_path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=final.parent)
         try:
@@ -189,7 +194,7 @@ class LocalDirectoryStorage:
     def delete_pack(self, key: str) -> None:
         if not is_pack_key(key):
             raise ValueError(f"not a pack key: {key!r}")
-        path = self._path(key)
+        path = self._read_path(key)
         path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # the queue's last pack: its folder goes too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -39,7 +40,10 @@ if TYPE_CHECKING:
 #: default pool of 10 connections).
 PREFETCH_SPANS = 8
 
-_PACK_TRANSFER = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
+_PACK_PART = 8 * 1024 * 1024
+_PACK_TRANSFER = TransferConfig(
+    multipart_threshold=_PACK_PART, multipart_chunksize=_PACK_PART, max_concurrency=4
+)
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _CHANGED = {"412", "PreconditionFailed"}
@@ -194,7 +198,9 @@ class S3Storage:
         # bounded whatever the pack's size; S3 shows the object only once it is complete.
         try:
             self.client.upload_fileobj(
-                ChunkReader(chunks),
+                # Buffered: each read returns all it is asked for, so the upload sees parts
+                # of its full size (a bare chunk would read as a short, single-part file).
+                io.BufferedReader(ChunkReader(chunks), _PACK_PART),
                 self.bucket,
                 key,
                 ExtraArgs={"ContentType": "audio/mpeg"},
