@@ -251,3 +251,30 @@ def test_the_local_server_catches_up_with_packs_at_start_up(local_env, monkeypat
         "bedtime",
         key.removeprefix("packs/"),
     ]
+
+
+def test_the_sample_stream_event_passes_the_filter_and_packs_its_queue(env, three):
+    """events/dynamodb_queue_modify.json, as DynamoDB Streams sends a queue's change, with
+    its images made real: the template's filter lets it through, and the handler packs the
+    new queue and removes the old one's pack."""
+    import copy
+    import json
+
+    from local_server.stream_events import matches
+    from smart_stream.catalog.dynamodb import queue_item
+
+    sample = json.loads((ROOT / "events" / "dynamodb_queue_modify.json").read_text())
+    (subscription,) = read_template(ROOT / "template.yaml").stream_subscriptions
+    assert any(matches(p, sample["Records"][0]) for p in subscription.patterns)
+    make_queue("bedtime", three)
+    old = queues.get_record("bedtime")
+    packs.build(old)
+    old_key = key_of("bedtime")
+    make_queue("bedtime", three[::-1])  # no listener: the sample event delivers the change
+    new = queues.get_record("bedtime")
+    event = copy.deepcopy(sample)
+    change = event["Records"][0]["dynamodb"]
+    change["OldImage"], change["NewImage"] = queue_item(old), queue_item(new)
+    answer = Packer().handler(event, CONTEXT)
+    assert answer == {"batchItemFailures": []}
+    assert has_pack(key_of("bedtime")) and not has_pack(old_key)
