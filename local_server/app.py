@@ -29,12 +29,11 @@ from local_server.s3_events import S3EventDispatcher
 from local_server.stream_events import CatalogStreamDispatcher
 from local_server.template import DeviceRoute, HttpRoute, LocalTemplate, read_template
 from local_server.watcher import DirectoryWatcher
-from smart_stream import packs, queues
+from smart_stream import queues
 from smart_stream.asgi import install_error_handlers
 from smart_stream.catalog import get_catalog
 from smart_stream.errors import BadRequestError, PayloadTooLargeError
 from smart_stream.local_uploads import LOCAL_UPLOAD_PATH, verify_local_upload
-from smart_stream.names import PACK_PREFIX
 from smart_stream.settings import get_settings
 from smart_stream.storage import get_storage
 from smart_stream.storage.base import add_change_listener, remove_change_listener
@@ -169,31 +168,20 @@ def build_routes(template: LocalTemplate) -> list[BaseRoute]:
     return [route for _, route in entries]
 
 
-def reconcile_packs(streams: CatalogStreamDispatcher) -> None:
-    """At start-up: a pack the server did not get to write before it stopped (a change still
-    queued, a pack folder removed) is asked for again, as the change's stream record would;
-    what a stop cut short is removed (packs of queues that are gone, half-written files)."""
-    if not streams.active:
-        return
-    records = get_catalog().list_queues()
+def catch_up(streams: CatalogStreamDispatcher) -> None:
+    """At start-up: half-written packs a stop left behind are removed, then the scheduled
+    functions run once (the pack sweep writes what changes missed and removes stale packs)."""
     storage = get_storage()
     if isinstance(storage, LocalDirectoryStorage) and storage.packs_root.is_dir():
-        wanted = {storage.packs_root / key.removeprefix(PACK_PREFIX) for key in packs.keys(records)}
-        for path in storage.packs_root.glob("*/*"):
-            if path not in wanted:
-                path.unlink(missing_ok=True)
-        for folder in storage.packs_root.iterdir():
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only when empty
-    for record in records:  # after the clean-up: these are written while the server runs
-        if packs.missing(record):
-            streams(None, record)
+        for leftover in storage.packs_root.glob("*/.incoming-*"):
+            leftover.unlink(missing_ok=True)
+    streams.run_schedules()
 
 
 def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
     template = read_template(template_path)
     dispatcher = S3EventDispatcher(template.s3_subscriptions)
-    streams = CatalogStreamDispatcher(template.stream_subscriptions)
+    streams = CatalogStreamDispatcher(template.stream_subscriptions, template.schedules)
 
     storage = get_storage()
     watcher: DirectoryWatcher | None = None
@@ -207,7 +195,7 @@ def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
         dispatcher.start()
         queues.add_queue_listener(streams)
         streams.start()
-        await run_in_threadpool(reconcile_packs, streams)
+        await run_in_threadpool(catch_up, streams)
         if watcher is not None:
             add_change_listener(watcher.observe)
             # What changed while the server was stopped, then what changes while it runs.

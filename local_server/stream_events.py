@@ -1,9 +1,11 @@
-"""Real-shaped DynamoDB stream records for local queue changes, delivered to the functions
-the template subscribes to the catalogue's stream (``PackQueueFunction``).
+"""Real-shaped DynamoDB stream records for local queue changes, and scheduled events,
+delivered to the functions the template subscribes to them (``PackQueueFunction``).
 
-Deployed, DynamoDB Streams sends them for every write to the table; locally ``queues`` tells
-its listeners of each queue change it makes, with the old and the new record, and this
-turns each into the record the stream would carry (``NEW_AND_OLD_IMAGES``), one per batch.
+Deployed, DynamoDB Streams sends a record for every write to the table (``KEYS_ONLY``: which
+item changed), and EventBridge runs the schedules. Locally ``queues`` tells its listeners of
+each queue change it makes; each becomes the record the stream would carry, one per batch.
+Each scheduled function runs once at start-up (catching up with what changed while the
+server was stopped), on the same worker, so it never overlaps a change being handled.
 """
 
 from __future__ import annotations
@@ -11,42 +13,59 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from local_server.events import EventDispatcher
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
-from local_server.template import StreamSubscription
-from smart_stream.catalog.dynamodb import queue_item
+from local_server.template import FunctionSpec, StreamSubscription
+from smart_stream.catalog.dynamodb import QUEUE_PK
 from smart_stream.models import QueueRecord
 
 logger = logging.getLogger("local_server")
 
 _STREAM_ARN = "arn:aws:dynamodb:local:000000000000:table/local-catalog/stream/local"
+_SCHEDULED = "Scheduled Event"
 
 
 def stream_record(
     old: QueueRecord | None, new: QueueRecord | None, sequence: int
 ) -> dict[str, Any]:
-    change: dict[str, Any] = {
-        "ApproximateCreationDateTime": int(time.time()),
-        "SequenceNumber": f"{sequence:021d}",
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    if new is not None:
-        change["NewImage"] = queue_item(new)
-    if old is not None:
-        change["OldImage"] = queue_item(old)
-    image = change.get("NewImage") or change["OldImage"]
-    change["Keys"] = {"pk": image["pk"], "sk": image["sk"]}
-    change["SizeBytes"] = sum(len(str(v)) for v in image.values())
+    """The stream record of one queue change (a ``KEYS_ONLY`` stream: the item's key)."""
+    changed = new or old
+    assert changed is not None
+    keys = {"pk": {"S": QUEUE_PK}, "sk": {"S": changed.name}}
     return {
         "eventID": f"local-{sequence}",
         "eventName": "INSERT" if old is None else "REMOVE" if new is None else "MODIFY",
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",
         "awsRegion": "us-east-1",
-        "dynamodb": change,
+        "dynamodb": {
+            "ApproximateCreationDateTime": int(time.time()),
+            "Keys": keys,
+            "SequenceNumber": f"{sequence:021d}",
+            "SizeBytes": len(str(keys)),
+            "StreamViewType": "KEYS_ONLY",
+        },
         "eventSourceARN": _STREAM_ARN,
+    }
+
+
+def scheduled_event(function: FunctionSpec) -> dict[str, Any]:
+    """What EventBridge sends a function on its schedule."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": _SCHEDULED,
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:local:000000000000:rule/{function.logical_id}"],
+        "detail": {},
     }
 
 
@@ -64,32 +83,45 @@ def matches(pattern: Any, value: Any) -> bool:
 
 class CatalogStreamDispatcher(EventDispatcher):
     """A ``queues`` listener: each queue change, as a stream record, to every subscribed
-    function whose filters let it through. A record the function reports as failed (or a
-    function that raises) is delivered again, twice at most, as Lambda retries a stream."""
+    function whose filters let it through; and, when asked, each scheduled function's
+    event. A record the function reports as failed (or a function that raises) is delivered
+    again, twice at most, as Lambda retries a stream."""
 
-    def __init__(self, subscriptions: list[StreamSubscription]) -> None:
-        super().__init__("catalog-stream", bool(subscriptions))
+    def __init__(
+        self, subscriptions: list[StreamSubscription], schedules: Sequence[FunctionSpec] = ()
+    ) -> None:
+        super().__init__("catalog-stream", bool(subscriptions) or bool(schedules))
         self.subscriptions = subscriptions
+        self.schedules = list(schedules)
         self._sequence = itertools.count(1)
 
     def __call__(self, old: QueueRecord | None, new: QueueRecord | None) -> None:
-        if self.active:
+        if self.subscriptions:
             self.put(stream_record(old, new, next(self._sequence)))
 
-    def deliver(self, record: dict[str, Any]) -> None:
+    def run_schedules(self) -> None:
+        for function in self.schedules:
+            self.put({"function": function, "event": scheduled_event(function)})
+
+    def deliver(self, item: dict[str, Any]) -> None:
+        if "function" in item:
+            self._invoke(item["function"], item["event"], "the schedule")
+            return
         for subscription in self.subscriptions:
             patterns = subscription.patterns
-            if patterns and not any(matches(p, record) for p in patterns):
+            if patterns and not any(matches(p, item) for p in patterns):
                 continue
-            name = subscription.function.logical_id
-            handler = load_handler(subscription.function)
-            event_id = record["eventID"]
-            for attempt in range(1, self.RETRIES + 2):
-                try:
-                    answer = handler({"Records": [record]}, LocalLambdaContext(name, 900))
-                except Exception:
-                    logger.exception("%s failed on %s (attempt %d)", name, event_id, attempt)
-                    continue
-                if not (answer or {}).get("batchItemFailures"):
-                    break
-                logger.warning("%s reported %s failed (attempt %d)", name, event_id, attempt)
+            self._invoke(subscription.function, {"Records": [item]}, item["eventID"])
+
+    def _invoke(self, function: FunctionSpec, event: dict[str, Any], what: str) -> None:
+        name = function.logical_id
+        handler = load_handler(function)
+        for attempt in range(1, self.RETRIES + 2):
+            try:
+                answer = handler(event, LocalLambdaContext(name, 900))
+            except Exception:
+                logger.exception("%s failed on %s (attempt %d)", name, what, attempt)
+                continue
+            if not (answer or {}).get("batchItemFailures"):
+                return
+            logger.warning("%s reported %s failed (attempt %d)", name, what, attempt)

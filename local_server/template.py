@@ -1,5 +1,5 @@
 """What the local server needs from ``template.yaml``: routes, handlers, and the functions
-subscribed to the bucket's events and to the catalogue's stream.
+subscribed to the bucket's events, to the catalogue's stream and to a schedule.
 
 Reading the template (rather than a route list of its own) keeps the local server from
 drifting away from what ``sam deploy`` builds.
@@ -63,6 +63,8 @@ class LocalTemplate:
     device_routes: list[DeviceRoute]
     s3_subscriptions: list[S3Subscription]
     stream_subscriptions: list[StreamSubscription] = field(default_factory=list)
+    #: Functions with a ``Schedule`` event: the local server runs each once at start-up.
+    schedules: list[FunctionSpec] = field(default_factory=list)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -82,6 +84,7 @@ def read_template(path: Path) -> LocalTemplate:
     device_routes: list[DeviceRoute] = []
     subscriptions: list[S3Subscription] = []
     streams: list[StreamSubscription] = []
+    schedules: list[FunctionSpec] = []
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -116,4 +119,6 @@ def read_template(path: Path) -> LocalTemplate:
                 filters = (event_props.get("FilterCriteria") or {}).get("Filters", [])
                 patterns = tuple(json.loads(f["Pattern"]) for f in filters)
                 streams.append(StreamSubscription(spec, patterns))
-    return LocalTemplate(http_routes, device_routes, subscriptions, streams)
+            elif kind == "Schedule":
+                schedules.append(spec)
+    return LocalTemplate(http_routes, device_routes, subscriptions, streams, schedules)

@@ -1,9 +1,13 @@
-"""PackQueueFunction: the catalogue's stream of queue changes -> each queue's pack.
+"""PackQueueFunction: each queue's pack kept as the queue is.
 
-DynamoDB Streams delivers every change of a queue item, in order for each queue, with its
-old and new images (``NEW_AND_OLD_IMAGES``); the template's filter passes queue items only.
-A record that fails is reported alone (``ReportBatchItemFailures``): it is retried, then
-handed to the on-failure queue, without holding up the queues after it.
+Two triggers:
+- the catalogue's DynamoDB stream (``KEYS_ONLY``; the template's filter passes queue items
+  only): each record names a queue that changed, and ``packs.sync`` makes its packs match
+  the queue as the catalogue has it now. A record that fails is reported alone
+  (``ReportBatchItemFailures``): the records before it are done with, and the batch is
+  retried from it (twice, then its place goes to the failure queue);
+- an hourly schedule (an EventBridge "Scheduled Event"): ``packs.sweep`` catches up with
+  every queue, whatever changes were missed.
 """
 
 from typing import Any
@@ -13,27 +17,27 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from smart_stream import packs
 from smart_stream.api import logger
-from smart_stream.catalog.dynamodb import queue_from_image
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def pack_one(record: DynamoDBRecord) -> None:
-    change = record.dynamodb
-    if change is None:
-        return
-    old = queue_from_image(change.old_image)
-    new = queue_from_image(change.new_image)
-    packs.queue_changed(old, new)
+    keys = record.dynamodb.keys if record.dynamodb else None
+    if keys and keys.get("sk"):
+        packs.sync(str(keys["sk"]))
 
 
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=pack_one, processor=processor, context=context
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if "Records" not in event:  # the schedule
+        packs.sweep()
+        return {"swept": True}
+    return dict(
+        process_partial_response(
+            event=event, record_handler=pack_one, processor=processor, context=context
+        )
     )

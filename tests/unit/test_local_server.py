@@ -20,7 +20,6 @@ from local_server.app import build_routes, create_app, starlette_path
 from local_server.s3_events import S3EventDispatcher, Sequencer, s3_event
 from local_server.stream_events import CatalogStreamDispatcher, matches, stream_record
 from local_server.template import FunctionSpec, StreamSubscription, read_template
-from smart_stream.catalog.dynamodb import queue_from_image
 from smart_stream.models import PlayMode, QueueEntry, QueueRecord
 from smart_stream.storage import get_storage
 from smart_stream.storage.base import ObjectInfo
@@ -256,17 +255,11 @@ def queue_record(name: str = "bedtime", version: int = 1, files: int = 2) -> Que
 
 def other_record(pk: str, sk: str) -> dict:
     """A stream record of a table item that is not a queue (a file's, a cursor's)."""
-    image = {"pk": {"S": pk}, "sk": {"S": sk}, "record": {"S": "{}"}}
     return {
         "eventID": "other",
         "eventName": "MODIFY",
         "eventSource": "aws:dynamodb",
-        "dynamodb": {
-            "Keys": {"pk": image["pk"], "sk": image["sk"]},
-            "NewImage": image,
-            "OldImage": image,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
+        "dynamodb": {"Keys": {"pk": {"S": pk}, "sk": {"S": sk}}, "StreamViewType": "KEYS_ONLY"},
     }
 
 
@@ -311,25 +304,50 @@ def test_patterns_match_field_by_field_and_a_list_is_any_of():
         (queue_record(version=2), None, "REMOVE"),
     ],
 )
-def test_stream_records_carry_the_queue_as_dynamodb_would(old, new, event_name):
+def test_stream_records_name_the_queue_as_dynamodb_would(old, new, event_name):
     record = stream_record(old, new, 42)
 
     assert record["eventName"] == event_name
     assert record["eventSource"] == "aws:dynamodb"
     change = record["dynamodb"]
-    assert change["StreamViewType"] == "NEW_AND_OLD_IMAGES"
-    assert ("NewImage" in change) == (new is not None)
-    assert ("OldImage" in change) == (old is not None)
-    image = change.get("NewImage") or change["OldImage"]
-    assert change["Keys"] == {"pk": image["pk"], "sk": image["sk"]}
+    assert change["StreamViewType"] == "KEYS_ONLY"
+    assert "NewImage" not in change and "OldImage" not in change
     assert change["Keys"] == {"pk": {"S": "QUEUE"}, "sk": {"S": "bedtime"}}
     # What the function reads: Powertools' view of the record, deserialized.
     parsed = DynamoDBRecord(record)
     assert parsed.event_name is not None and parsed.event_name.name == event_name
     assert parsed.dynamodb is not None
-    assert queue_from_image(parsed.dynamodb.new_image) == new
-    assert queue_from_image(parsed.dynamodb.old_image) == old
+    assert parsed.dynamodb.keys == {"pk": "QUEUE", "sk": "bedtime"}
     assert json.loads(json.dumps(record)) == record, "plain JSON, as Lambda receives it"
+
+
+def test_the_template_stream_is_keys_only_as_the_local_records():
+    from samtranslator.yaml_helper import yaml_parse
+
+    table = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]["CatalogTable"]
+    view = table["Properties"]["StreamSpecification"]["StreamViewType"]
+    assert view == stream_record(None, queue_record(), 1)["dynamodb"]["StreamViewType"]
+
+
+def test_scheduled_functions_run_once_when_asked_on_the_same_worker(monkeypatch):
+    template = read_template(ROOT / "template.yaml")
+    assert [f.logical_id for f in template.schedules] == ["PackQueueFunction"]
+    calls: list[dict] = []
+    monkeypatch.setattr(
+        stream_events, "load_handler", lambda function: lambda event, ctx: calls.append(event)
+    )
+    dispatcher = CatalogStreamDispatcher([_fake_subscription()], template.schedules)
+    dispatcher.start()
+    try:
+        dispatcher(None, queue_record())
+        dispatcher.run_schedules()
+        dispatcher(queue_record(version=1), queue_record(version=2))
+        dispatcher.drain()
+    finally:
+        dispatcher.stop()
+    kinds = [e["Records"][0]["eventName"] if "Records" in e else e["detail-type"] for e in calls]
+    assert kinds == ["INSERT", "Scheduled Event", "MODIFY"], "in order, one at a time"
+    assert calls[1]["source"] == "aws.events"
 
 
 def test_stream_records_are_numbered_in_order():

@@ -185,17 +185,55 @@ def test_a_failing_pack_is_reported_for_that_record_alone(env, three, monkeypatc
     make_queue("a", three)
     make_queue("b", three)
     a, b = queues.get_record("a"), queues.get_record("b")
+    sync = packs.sync
 
-    def flaky(old, new) -> None:
-        if new is not None and new.name == "a":
+    def flaky(name: str) -> None:
+        if name == "a":
             raise ServiceUnavailableError("storage is down")
-        packs.build(new)
+        sync(name)
 
-    monkeypatch.setattr(packs, "queue_changed", flaky)
+    monkeypatch.setattr(packs, "sync", flaky)
     event = {"Records": [stream_record(None, a, 41), stream_record(None, b, 42)]}
     answer = packer.handler(event, CONTEXT)
     assert answer == {"batchItemFailures": [{"itemIdentifier": f"{41:021d}"}]}
     assert has_pack(key_of("b")) and not has_pack(key_of("a"))
+
+
+def test_changes_handled_late_twice_or_out_of_order_end_the_same(env, three):
+    """Each change is handled from the queue as it is then: whatever order the records come
+    in, the queue ends with exactly its current pack."""
+    packer = Packer()
+    make_queue("bedtime", three)
+    v1 = queues.get_record("bedtime")
+    make_queue("bedtime", three[::-1])
+    v2 = queues.get_record("bedtime")
+    # The second change handled first, the first one after it, then the first again.
+    for old, new in ((v1, v2), (None, v1), (None, v1)):
+        packer(old, new)
+    assert list(get_storage().iter_packs("bedtime")) == [key_of("bedtime")]
+    # A delete then a re-create with the same files, handled in reverse order.
+    queues.delete_queue("bedtime", force=True)
+    make_queue("bedtime", three[::-1])
+    packer(None, queues.get_record("bedtime"))
+    packer(v2, None)
+    assert list(get_storage().iter_packs("bedtime")) == [key_of("bedtime")]
+    assert all(a == {"batchItemFailures": []} for a in packer.answers)
+
+
+def test_the_hourly_sweep_catches_up_with_every_queue(env, three):
+    """The scheduled event: missing packs written, stale ones and those of deleted queues
+    removed, open modes left without."""
+    packer = Packer()
+    make_queue("bedtime", three)  # no listener: its change was never handled
+    make_queue("forever", three, "loop")
+    storage = get_storage()
+    stale = f"packs/bedtime/{'0' * 32}.mp3"
+    orphan = f"packs/gone/{'1' * 32}.mp3"
+    storage.put_pack(stale, [b"stale"])
+    storage.put_pack(orphan, [b"orphan"])
+    scheduled = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    assert packer.handler(scheduled, CONTEXT) == {"swept": True}
+    assert sorted(storage.iter_packs()) == [key_of("bedtime")]
 
 
 def test_head_and_304_read_nothing_even_with_a_pack(client, three, packer, monkeypatch):
@@ -217,9 +255,10 @@ def test_management_token_streams_the_pack_too(client, three, packer, monkeypatc
 
 
 def test_the_local_server_catches_up_with_packs_at_start_up(local_env, monkeypatch):
-    """A pack the server did not write before it stopped is written at the next start; what
-    a stop cut short (a half-written file, a stale or orphaned pack) is removed."""
-    from local_server.app import reconcile_packs
+    """A pack the server did not write before it stopped is written at the next start (the
+    scheduled sweep, run once); what a stop cut short (a half-written file, a stale or
+    orphaned pack) is removed."""
+    from local_server.app import catch_up
     from local_server.stream_events import CatalogStreamDispatcher
     from tests.unit.test_queue_stream import bare
 
@@ -233,16 +272,15 @@ def test_the_local_server_catches_up_with_packs_at_start_up(local_env, monkeypat
     assert not has_pack(key)
     root = storage.packs_root
     (root / "bedtime").mkdir(parents=True)
-    stale = root / "bedtime" / ("0" * 32 + ".mp3")
-    stale.write_bytes(bare(0.1))
-    half = root / "bedtime" / ".incoming-x1"
-    half.write_bytes(b"half")
+    (root / "bedtime" / ("0" * 32 + ".mp3")).write_bytes(bare(0.1))
+    (root / "bedtime" / ".incoming-x1").write_bytes(b"half")
     (root / "gone").mkdir()
     (root / "gone" / ("1" * 32 + ".mp3")).write_bytes(b"orphan")
-    streams = CatalogStreamDispatcher(read_template(ROOT / "template.yaml").stream_subscriptions)
+    template = read_template(ROOT / "template.yaml")
+    streams = CatalogStreamDispatcher(template.stream_subscriptions, template.schedules)
     streams.start()
     try:
-        reconcile_packs(streams)
+        catch_up(streams)
         streams.drain()
     finally:
         streams.stop()
@@ -254,27 +292,21 @@ def test_the_local_server_catches_up_with_packs_at_start_up(local_env, monkeypat
 
 
 def test_the_sample_stream_event_passes_the_filter_and_packs_its_queue(env, three):
-    """events/dynamodb_queue_modify.json, as DynamoDB Streams sends a queue's change, with
-    its images made real: the template's filter lets it through, and the handler packs the
-    new queue and removes the old one's pack."""
-    import copy
+    """events/dynamodb_queue_modify.json, as DynamoDB Streams sends a queue's change: the
+    template's filter lets it through, and the handler packs the queue it names and removes
+    that queue's old pack."""
     import json
 
     from local_server.stream_events import matches
-    from smart_stream.catalog.dynamodb import queue_item
 
     sample = json.loads((ROOT / "events" / "dynamodb_queue_modify.json").read_text())
     (subscription,) = read_template(ROOT / "template.yaml").stream_subscriptions
     assert any(matches(p, sample["Records"][0]) for p in subscription.patterns)
+    assert sample["Records"][0]["dynamodb"]["Keys"]["sk"] == {"S": "bedtime"}
     make_queue("bedtime", three)
-    old = queues.get_record("bedtime")
-    packs.build(old)
+    packs.build(queues.get_record("bedtime"))
     old_key = key_of("bedtime")
     make_queue("bedtime", three[::-1])  # no listener: the sample event delivers the change
-    new = queues.get_record("bedtime")
-    event = copy.deepcopy(sample)
-    change = event["Records"][0]["dynamodb"]
-    change["OldImage"], change["NewImage"] = queue_item(old), queue_item(new)
-    answer = Packer().handler(event, CONTEXT)
+    answer = Packer().handler(sample, CONTEXT)
     assert answer == {"batchItemFailures": []}
-    assert has_pack(key_of("bedtime")) and not has_pack(old_key)
+    assert list(get_storage().iter_packs("bedtime")) == [key_of("bedtime")] != [old_key]

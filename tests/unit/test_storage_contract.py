@@ -628,3 +628,35 @@ def test_put_and_delete_of_a_file_refuse_a_pack_key(storage):
     with pytest.raises(InvalidFilenameError):
         storage.delete(key)
     assert read(storage, key) == b"pack"
+
+
+def test_iter_packs_lists_pack_keys_only_by_queue(storage):
+    keys = {pack_key("bedtime"), pack_key("bedtime"), pack_key("morning")}
+    for key in keys:
+        storage.put_pack(key, [b"pack"])
+    put(storage, "song.mp3")
+    assert sorted(storage.iter_packs()) == sorted(keys)
+    assert sorted(storage.iter_packs("bedtime")) == sorted(k for k in keys if "/bedtime/" in k)
+    assert list(storage.iter_packs("nothing")) == []
+    for key in keys:
+        storage.delete_pack(key)
+    assert list(storage.iter_packs()) == []
+
+
+def test_read_spans_without_preadv_reads_the_same(local_env, monkeypatch):
+    """Systems without ``preadv`` (macOS) seek and ``readv`` instead."""
+    from smart_stream.storage import local as local_storage
+
+    class NoPreadv:
+        def __getattr__(self, name: str):
+            if name == "preadv":
+                raise AttributeError(name)
+            return getattr(os, name)
+
+    storage = get_storage()
+    etags = _spans_store(storage)
+    spans = [Span(name, 3, 700, etags[name]) for name in sorted(SPAN_FILES)] * 2
+    expected = b"".join(bytes(c) for c in storage.read_spans(spans, chunk_size=999))
+    monkeypatch.setattr(local_storage, "os", NoPreadv())
+    assert b"".join(bytes(c) for c in storage.read_spans(spans, chunk_size=999)) == expected
+    assert expected == b"".join(SPAN_FILES[s.name][3:701] for s in spans)

@@ -25,6 +25,9 @@ class DeviceCache(Generic[T]):
         self._fetch = fetch
         self._lock = threading.Lock()
         self._items: dict[str, tuple[float, T]] = {}
+        # Bumped by every forget: a fetch that began before a write must not store what it
+        # read (the record as it was) after the write has forgotten it.
+        self._generation = 0
 
     def get(self, key: str) -> T | None:
         ttl = get_settings().device_cache_seconds
@@ -33,9 +36,12 @@ class DeviceCache(Generic[T]):
             hit = self._items.get(key)
             if hit is not None and hit[0] > now:
                 return hit[1]
+            generation = self._generation
         record = self._fetch(key)
         if record is not None and ttl > 0:
             with self._lock:
+                if self._generation != generation:
+                    return record  # a write came in meanwhile: serve it once, keep nothing
                 if len(self._items) >= _LIMIT:
                     self._items.clear()
                 self._items[key] = (now + ttl, record)
@@ -43,8 +49,10 @@ class DeviceCache(Generic[T]):
 
     def forget(self, key: str) -> None:
         with self._lock:
+            self._generation += 1
             self._items.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._items.clear()

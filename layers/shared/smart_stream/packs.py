@@ -5,8 +5,9 @@ A queue of 500 one-second files is 500 objects of 16 KB; read one by one, each c
 round trip (an S3 GET, or a local open and stat), and the stream runs at a fraction of a
 single file's speed. Its finite stream (title tag, then each file's audio span) is fixed by
 the queue's content, so it is written once, when the queue changes (``PackQueueFunction``
-on the catalogue's stream of changes; the local server calls it the same way), and served
-with the single-file machinery: one ranged read, the stored object's own speed.
+on the catalogue's stream of changes, and hourly for what changes missed; the local server
+calls it the same way), and served with the single-file machinery: one ranged read, the
+stored object's own speed.
 
 A pack is named by a hash of exactly what it holds (``packs/<queue>/<hash>.mp3``): a stale
 pack is never served, since a changed queue, title or file version is another name. Until a
@@ -23,7 +24,8 @@ import time
 from collections.abc import Iterable
 
 from smart_stream import queues
-from smart_stream.errors import AudioNotFoundError, ObjectChangedError
+from smart_stream.catalog import get_catalog
+from smart_stream.errors import AudioNotFoundError, ObjectChangedError, ServiceUnavailableError
 from smart_stream.models import QueueRecord
 from smart_stream.names import PACK_PREFIX
 from smart_stream.settings import get_settings
@@ -102,8 +104,13 @@ def open_pack(
     except AudioNotFoundError:
         misses.add(key)
         return None
+    except ServiceUnavailableError:
+        # Nothing is sent yet: the files can still give these bytes.
+        logger.warning("a pack could not be read; reading the files", extra={"key": key})
+        return None
     if stream.info.size != layout.size:  # never expected: the name says what it holds
         stream.close()
+        misses.add(key)
         logger.warning("a pack has the wrong size", extra={"key": key})
         return None
     return stream
@@ -113,12 +120,6 @@ def keys(records: Iterable[QueueRecord]) -> set[str]:
     """The packs these queues should have."""
     layouts = ((r.name, _packed_layout(r)) for r in records)
     return {pack_key(name, layout) for name, layout in layouts if layout is not None}
-
-
-def missing(record: QueueRecord) -> bool:
-    """Whether the queue should have a pack and has none."""
-    layout = _packed_layout(record)
-    return layout is not None and not get_storage().exists(pack_key(record.name, layout))
 
 
 def build(record: QueueRecord) -> ObjectInfo | None:
@@ -162,16 +163,31 @@ def build(record: QueueRecord) -> ObjectInfo | None:
     return info
 
 
-def queue_changed(old: QueueRecord | None, new: QueueRecord | None) -> None:
-    """One change of a queue (created, replaced, updated or deleted): pack the new content,
-    then remove the old content's pack when nothing points at it any more."""
-    if new is not None:
-        build(new)
-    old_layout = _packed_layout(old)
-    if old is None or old_layout is None:
-        return
-    old_key = pack_key(old.name, old_layout)
-    new_layout = _packed_layout(new)
-    if new is not None and new_layout is not None and pack_key(new.name, new_layout) == old_key:
-        return
-    get_storage().delete_pack(old_key)
+def sync(name: str) -> None:
+    """Make a queue's packs match the queue as the catalogue has it now: its pack written if
+    missing, every other pack of it removed (all of them once the queue is gone). It reads
+    the queue rather than trusting the change that prompted it, so changes handled twice,
+    late or out of order all end the same."""
+    catalog = get_catalog()
+    record = catalog.get_queue(name)
+    if record is not None:
+        build(record)
+    # A change saved while this one was written keeps its pack too: its own sync decides.
+    keep = keys(r for r in (record, catalog.get_queue(name)) if r is not None)
+    storage = get_storage()
+    for key in storage.iter_packs(name):
+        if key not in keep:
+            storage.delete_pack(key)
+
+
+def sweep() -> None:
+    """Every queue's packs as they should be, and the packs of queues that are gone removed:
+    what changes missed (handled before packs existed, or given up on after retries) is
+    caught up with here. Deployed, the template runs it every hour."""
+    names = [record.name for record in get_catalog().list_queues()]
+    for name in names:
+        sync(name)
+    storage = get_storage()
+    for key in storage.iter_packs():
+        if key.removeprefix(PACK_PREFIX).split("/", 1)[0] not in names:
+            storage.delete_pack(key)

@@ -15,6 +15,7 @@ import io
 import json
 import random
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -418,23 +419,28 @@ _layouts: dict[tuple[object, ...], FiniteLayout] = {}
 #: The layouts of the record objects seen last (the device route's cached records): found
 #: without building the key above, which walks every entry. Holding the record keeps its id.
 _by_record: dict[tuple[int, PlayMode], tuple[QueueRecord, FiniteLayout]] = {}
+_layouts_lock = threading.Lock()  # the device route, the pack writer and start-up share them
 
 
 def finite_layout(record: QueueRecord, mode: PlayMode) -> FiniteLayout:
     """The layout of a finite stream, made once per queue content and mode."""
-    seen = _by_record.get((id(record), mode))
+    with _layouts_lock:
+        seen = _by_record.get((id(record), mode))
     if seen is not None and seen[0] is record:
         return seen[1]
     spans = tuple((e.filename, e.etag, e.audio_start, e.audio_end) for e in record.entries)
     key = (record.name, record.version, record.seed, mode, record.title, spans)
-    layout = _layouts.get(key)
+    with _layouts_lock:
+        layout = _layouts.get(key)
     if layout is None:
+        layout = _make_layout(record, mode)
+    with _layouts_lock:
         if len(_layouts) >= 64:
             _layouts.pop(next(iter(_layouts)))
-        layout = _layouts[key] = _make_layout(record, mode)
-    if len(_by_record) >= 64:
-        _by_record.pop(next(iter(_by_record)))
-    _by_record[(id(record), mode)] = (record, layout)
+        if len(_by_record) >= 64:
+            _by_record.pop(next(iter(_by_record)))
+        _layouts[key] = layout
+        _by_record[(id(record), mode)] = (record, layout)
     return layout
 
 

@@ -6,7 +6,7 @@ is one paginated Query in filename order, never a scan of the bucket or one read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -300,17 +300,10 @@ class DynamoCatalog:
 
 
 def queue_item(record: QueueRecord) -> dict[str, Any]:
-    """A queue's item, in DynamoDB's typed JSON (as stored, and as its stream shows it)."""
+    """A queue's item, in DynamoDB's typed JSON."""
     return {
         "pk": {"S": QUEUE_PK},
         "sk": {"S": record.name},
         "version": {"N": str(record.version)},
         "record": {"S": record.model_dump_json()},
     }
-
-
-def queue_from_image(image: Mapping[str, Any] | None) -> QueueRecord | None:
-    """The queue in a stream record's (deserialized) old or new image; None if absent."""
-    if not image or image.get("pk") != QUEUE_PK or "record" not in image:
-        return None
-    return parse_queue(image["record"])

@@ -165,6 +165,10 @@ class Storage(Protocol):
         """Remove a pack; one that is already gone is not an error."""
         ...
 
+    def iter_packs(self, queue: str | None = None) -> Iterator[str]:
+        """The keys of the packs stored for ``queue`` (None: for every queue)."""
+        ...
+
     def iter_objects(self) -> Iterator[ObjectInfo]:
         """Every stored audio object (names that pass filename validation only)."""
         ...

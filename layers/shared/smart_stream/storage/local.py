@@ -128,7 +128,7 @@ class LocalDirectoryStorage:
                         buffer = memoryview(bytearray(chunk_size))
                         filled = 0
                     want = min(remaining, len(buffer) - filled)
-                    got = os.preadv(fd, [buffer[filled : filled + want]], position)
+                    got = _read_into(fd, buffer[filled : filled + want], position)
                     if got <= 0:  # it shrank since the stat: a rewrite under way
                         raise ObjectChangedError(f"{span.name!r} changed while it was read.")
                     filled += got
@@ -199,6 +199,12 @@ class LocalDirectoryStorage:
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # the queue's last pack: its folder goes too
 
+    def iter_packs(self, queue: str | None = None) -> Iterator[str]:
+        for path in sorted(self.packs_root.glob(f"{queue or '*'}/*.mp3")):
+            key = f"{PACK_PREFIX}{path.parent.name}/{path.name}"
+            if is_pack_key(key):
+                yield key
+
     def delete(self, name: str) -> None:
         path = self._path(name)
         try:
@@ -235,3 +241,12 @@ def _read_chunks(handle: BinaryIO, start: int, last: int, chunk_size: int) -> It
                 return  # the file shrank under us: stop rather than pad
             remaining -= len(chunk)
             yield chunk
+
+
+def _read_into(fd: int, view: memoryview, position: int) -> int:
+    """Read at ``position`` straight into ``view``: ``preadv`` where the system has it
+    (Linux, the BSDs), else a seek and a ``readv`` (macOS)."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], position)
+    os.lseek(fd, position, os.SEEK_SET)
+    return os.readv(fd, [view])

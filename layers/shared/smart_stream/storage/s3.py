@@ -17,6 +17,7 @@ from smart_stream.errors import (
     ServiceUnavailableError,
 )
 from smart_stream.names import (
+    PACK_PREFIX,
     filename_problem,
     is_pack_key,
     validate_filename,
@@ -217,6 +218,17 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, key) from exc
+
+    def iter_packs(self, queue: str | None = None) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        prefix = f"{PACK_PREFIX}{queue}/" if queue else PACK_PREFIX
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    if is_pack_key(item["Key"]):
+                        yield item["Key"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, prefix) from exc
 
     def delete(self, name: str) -> None:
         info = self.head(name)  # S3 deletes of missing keys succeed silently; the API says 404
