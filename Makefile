@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
+# The aws-sam-cli release the template and `sam build` are checked with (its own pins on boto3
+# and click are why it has an environment of its own).
+SAM_CLI_VERSION := 1.170.0
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
@@ -46,7 +49,7 @@ sam-install: $(SAM_VENV)/bin/sam ## Install aws-sam-cli in its own environment
 $(SAM_VENV)/bin/sam:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 
 build: sam-install ## sam build (offline: pip cross-installs for python3.13)
 	$(SAM_VENV)/bin/sam build

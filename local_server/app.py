@@ -195,13 +195,13 @@ def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
         dispatcher.start()
         queues.add_queue_listener(streams)
         streams.start()
-        await run_in_threadpool(catch_up, streams)
-        if watcher is not None:
-            add_change_listener(watcher.observe)
-            # What changed while the server was stopped, then what changes while it runs.
-            await run_in_threadpool(watcher.reconcile, get_catalog())
-            watcher.start()
-        try:
+        try:  # a start-up that fails stops what it started: no thread outlives the server
+            if watcher is not None:
+                add_change_listener(watcher.observe)
+                # What changed while the server was stopped, then what changes while it runs.
+                await run_in_threadpool(watcher.reconcile, get_catalog())
+                watcher.start()
+            await run_in_threadpool(catch_up, streams)
             yield
         finally:
             if watcher is not None:

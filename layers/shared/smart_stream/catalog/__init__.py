@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from smart_stream.catalog.base import Catalog, Page, search_text
@@ -10,6 +11,11 @@ from smart_stream.settings import get_settings
 __all__ = ["Catalog", "Page", "get_catalog", "search_text"]
 
 SQLITE_FILENAME = "catalog.sqlite3"
+
+
+#: Threads that ask at once (a request, the local server's event workers) make the adapter
+#: one at a time: two SQLite migrations at once would find the database locked.
+_making = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -22,4 +28,5 @@ def get_catalog() -> Catalog:
         return DynamoCatalog(settings.catalog_table, client("dynamodb"))
     from smart_stream.catalog.sqlite import SqliteCatalog
 
-    return SqliteCatalog(settings.data_dir / SQLITE_FILENAME)
+    with _making:
+        return SqliteCatalog(settings.data_dir / SQLITE_FILENAME)
