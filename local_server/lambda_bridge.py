@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -42,18 +43,26 @@ class LocalLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+#: One import of a handler at a time: the server's event workers and its first requests load
+#: handlers at once at start-up, and two threads importing the same library's modules in a
+#: cycle (Powertools' do) can each find the other's half-initialised module.
+_loading = threading.RLock()
+
+
 def load_module(function: FunctionSpec, module_name: str) -> ModuleType:
     """Import ``<CodeUri>/<module_name>.py`` as Lambda would, under a name of its own."""
     path = function.code_uri / f"{module_name}.py"
     key = str(path.resolve())
-    if key not in _modules:
-        spec = importlib.util.spec_from_file_location(f"functions_{function.logical_id}", path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _modules[key] = module
-    return _modules[key]
+    with _loading:
+        if key not in _modules:
+            name = f"functions_{function.logical_id}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _modules[key] = module
+        return _modules[key]
 
 
 def load_handler(function: FunctionSpec) -> LambdaHandler:

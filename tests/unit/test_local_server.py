@@ -435,3 +435,52 @@ def test_without_subscribers_nothing_is_queued(monkeypatch):
     dispatcher.drain()  # returns at once: nothing was queued
     dispatcher.stop()
     assert loaded == []
+
+
+_LOAD_AT_ONCE = """
+import sys, threading
+from pathlib import Path
+from local_server.lambda_bridge import load_handler
+from local_server.template import read_template
+
+template = read_template(Path(sys.argv[1]))
+functions = {s.function.logical_id: s.function for s in template.stream_subscriptions}
+functions.update({r.function.logical_id: r.function for r in template.http_routes})
+names = ["PackQueueFunction", "HealthFunction", "ListAudioFunction", "PutQueueFunction"]
+start, errors = threading.Barrier(len(names)), []
+
+def load(name):
+    start.wait()
+    try:
+        load_handler(functions[name])
+    except BaseException as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=load, args=(n,)) for n in names]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(errors)
+"""
+
+
+def test_handlers_loaded_at_once_by_several_threads_all_load():
+    """At start-up the event workers and the first requests load their handlers at the same
+    moment, in a fresh interpreter. Unserialised, about one start in four failed to import
+    Powertools (a module lock deadlock, or a half-initialised module); six fresh starts."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'shared'}"}
+    for _ in range(6):
+        done = subprocess.run(
+            [sys.executable, "-c", _LOAD_AT_ONCE, str(ROOT / "template.yaml")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "[]", done.stdout
