@@ -310,7 +310,7 @@ def in_process(report: Report, label: str, settings: dict[str, str], reads: int)
     the per-request work on the queue (catalogue read + layout), and the storage reads alone
     (every file's span through ``read_spans``, as a queue without a pack is read, against one
     read of the file)."""
-    from smart_stream import packs, queues
+    from smart_stream import queues
     from smart_stream.models import PlayMode
     from smart_stream.storage import get_storage
 
@@ -326,7 +326,7 @@ def in_process(report: Report, label: str, settings: dict[str, str], reads: int)
             work[name] = median(samples[WARMUP:]) * 1000
         storage = get_storage()
         speeds: dict[str, list[float]] = {"pieces": [], "single": []}
-        spans = packs.layout_spans(layout)
+        spans = layout.spans()
         for _ in range(reads):
             started = time.perf_counter()
             fetched = sum(len(chunk) for chunk in storage.read_spans(spans, chunk_size=MIB))

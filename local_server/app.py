@@ -36,7 +36,7 @@ from smart_stream.errors import BadRequestError, PayloadTooLargeError
 from smart_stream.local_uploads import LOCAL_UPLOAD_PATH, verify_local_upload
 from smart_stream.settings import get_settings
 from smart_stream.storage import get_storage
-from smart_stream.storage.base import add_change_listener, remove_change_listener
+from smart_stream.storage.base import change_listeners
 from smart_stream.storage.local import LocalDirectoryStorage
 
 logger = logging.getLogger("local_server")
@@ -191,13 +191,13 @@ def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        add_change_listener(dispatcher)
+        change_listeners.add(dispatcher)
         dispatcher.start()
-        queues.add_queue_listener(streams)
+        queues.queue_listeners.add(streams)
         streams.start()
         try:  # a start-up that fails stops what it started: no thread outlives the server
             if watcher is not None:
-                add_change_listener(watcher.observe)
+                change_listeners.add(watcher.observe)
                 # What changed while the server was stopped, then what changes while it runs.
                 await run_in_threadpool(watcher.reconcile, get_catalog())
                 watcher.start()
@@ -206,10 +206,10 @@ def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
         finally:
             if watcher is not None:
                 watcher.stop()
-                remove_change_listener(watcher.observe)
-            remove_change_listener(dispatcher)
+                change_listeners.remove(watcher.observe)
+            change_listeners.remove(dispatcher)
             dispatcher.stop()
-            queues.remove_queue_listener(streams)
+            queues.queue_listeners.remove(streams)
             streams.stop()
 
     middleware = [Middleware(AccessLog)] if access_log else []

@@ -53,9 +53,9 @@ class Packer:
 @pytest.fixture
 def packer(env) -> Iterator[Packer]:
     packer = Packer()
-    queues.add_queue_listener(packer)
+    queues.queue_listeners.add(packer)
     yield packer
-    queues.remove_queue_listener(packer)
+    queues.queue_listeners.remove(packer)
 
 
 def key_of(name: str, mode: PlayMode = PlayMode.SEQUENTIAL) -> str:

@@ -21,7 +21,7 @@ from smart_stream import metadata
 from smart_stream.catalog import get_catalog
 from smart_stream.models import AudioStatus
 from smart_stream.storage import get_storage
-from smart_stream.storage.base import ObjectInfo, add_change_listener, remove_change_listener
+from smart_stream.storage.base import ObjectInfo, change_listeners
 from tests.audio import make_mp3
 from tests.conftest import ROOT, reset_caches
 from tests.unit.test_audio_analysis import decoded_samples, encode, id3v2
@@ -289,8 +289,8 @@ def test_writes_through_storage_are_not_handled_twice(audio_dir, emit, dispatche
     own) and the watcher's polls add none."""
     watcher = watcher_for(audio_dir, emit)
     heard = Recorder(dispatcher)
-    add_change_listener(heard)
-    add_change_listener(watcher.observe)
+    change_listeners.add(heard)
+    change_listeners.add(watcher.observe)
     try:
         watcher.reconcile(get_catalog())
         storage = get_storage()
@@ -308,8 +308,8 @@ def test_writes_through_storage_are_not_handled_twice(audio_dir, emit, dispatche
         assert emit.take() == []
         assert catalogued() == {}
     finally:
-        remove_change_listener(watcher.observe)
-        remove_change_listener(heard)
+        change_listeners.remove(watcher.observe)
+        change_listeners.remove(heard)
 
 
 def test_a_write_through_storage_while_a_hand_copy_settles(audio_dir, emit, dispatcher):
@@ -317,8 +317,8 @@ def test_a_write_through_storage_while_a_hand_copy_settles(audio_dir, emit, disp
     catalogued once, from the app's write."""
     watcher = watcher_for(audio_dir, emit)
     heard = Recorder(dispatcher)
-    add_change_listener(heard)
-    add_change_listener(watcher.observe)
+    change_listeners.add(heard)
+    change_listeners.add(watcher.observe)
     try:
         (audio_dir / "race.mp3").write_bytes(make_mp3(0.3, title="Hand"))
         poll(watcher, dispatcher)
@@ -328,8 +328,8 @@ def test_a_write_through_storage_while_a_hand_copy_settles(audio_dir, emit, disp
         assert heard.take() == [("ObjectCreated", "race.mp3")]
         assert get_catalog().get_audio("race.mp3").title == "App"
     finally:
-        remove_change_listener(watcher.observe)
-        remove_change_listener(heard)
+        change_listeners.remove(watcher.observe)
+        change_listeners.remove(heard)
 
 
 def test_the_watcher_thread_catalogues_a_copy_by_itself(audio_dir, dispatcher):

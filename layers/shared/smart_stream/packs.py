@@ -29,7 +29,7 @@ from smart_stream.errors import AudioNotFoundError, ObjectChangedError, ServiceU
 from smart_stream.models import QueueRecord
 from smart_stream.names import PACK_PREFIX
 from smart_stream.settings import get_settings
-from smart_stream.storage import ObjectInfo, ObjectStream, Span, get_storage
+from smart_stream.storage import ObjectInfo, ObjectStream, get_storage
 
 logger = logging.getLogger("smart_stream.packs")
 
@@ -39,15 +39,6 @@ BUILD_CHUNK = 1024 * 1024
 
 def pack_key(name: str, layout: queues.FiniteLayout) -> str:
     return f"{PACK_PREFIX}{name}/{layout.content}.mp3"
-
-
-def layout_spans(layout: queues.FiniteLayout) -> list[Span]:
-    """Every file's audio span, in stream order (the title tag is ``layout.prefix``)."""
-    return [
-        Span(p.entry.filename, p.entry.audio_start, p.entry.audio_end - 1, p.entry.etag)
-        for p in layout.pieces
-        if p.entry is not None
-    ]
 
 
 def _packed_layout(record: QueueRecord | None) -> queues.FiniteLayout | None:
@@ -136,7 +127,7 @@ def build(record: QueueRecord) -> ObjectInfo | None:
     except AudioNotFoundError:
         pass
     started = time.perf_counter()
-    reads = storage.read_spans(layout_spans(layout), chunk_size=BUILD_CHUNK)
+    reads = storage.read_spans(layout.spans(), chunk_size=BUILD_CHUNK)
     try:
         info = storage.put_pack(key, itertools.chain([layout.prefix], reads))
     except (AudioNotFoundError, ObjectChangedError) as exc:

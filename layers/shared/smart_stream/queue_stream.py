@@ -25,7 +25,7 @@ from smart_stream.http_conditions import Outcome, evaluate_preconditions, http_d
 from smart_stream.models import PlayMode, QueueRecord, StreamCursor
 from smart_stream.mp3 import parse_frame_header
 from smart_stream.settings import get_settings
-from smart_stream.storage import Chunk, Span, get_storage
+from smart_stream.storage import Chunk, get_storage
 
 FINITE_CACHE_CONTROL = "private, max-age=60"
 
@@ -53,14 +53,7 @@ def _finite_pieces(
         finally:
             pack.close()  # a hang-up stops the read under way
         return
-    spans: list[Span] = []
-    for piece in layout.pieces:
-        lo = max(start, piece.offset)
-        hi = min(end, piece.offset + piece.length - 1)
-        if piece.entry is not None and lo <= hi:
-            base = piece.entry.audio_start - piece.offset
-            spans.append(Span(piece.entry.filename, lo + base, hi + base, piece.entry.etag))
-    reads = get_storage().read_spans(spans, chunk_size=chunk_size)
+    reads = get_storage().read_spans(layout.spans(start, end), chunk_size=chunk_size)
     try:
         yield from reads
     except (ObjectChangedError, AudioNotFoundError):

@@ -9,7 +9,6 @@ strong and Range requests answer exactly the bytes of the full response.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -31,6 +30,7 @@ from smart_stream.errors import (
     UnprocessableError,
 )
 from smart_stream.library import public_base
+from smart_stream.listeners import Listeners
 from smart_stream.models import (
     AudioRecord,
     AudioStatus,
@@ -44,6 +44,7 @@ from smart_stream.models import (
 )
 from smart_stream.names import is_valid_queue_name, validate_filename
 from smart_stream.settings import get_settings
+from smart_stream.storage import Span
 
 QUEUE_KIND = "queue"
 
@@ -131,23 +132,14 @@ def device_record(name: str) -> QueueRecord:
 #: local server passes them on as the catalogue stream's events (deployed, DynamoDB Streams
 #: sends those itself and nothing listens here).
 QueueListener = Callable[[QueueRecord | None, QueueRecord | None], None]
-_listeners: list[QueueListener] = []
-
-
-def add_queue_listener(listener: QueueListener) -> None:
-    _listeners.append(listener)
-
-
-def remove_queue_listener(listener: QueueListener) -> None:
-    with contextlib.suppress(ValueError):
-        _listeners.remove(listener)
+queue_listeners: Listeners[QueueListener] = Listeners()
 
 
 def _changed(old: QueueRecord | None, new: QueueRecord | None) -> None:
     changed = new or old
     assert changed is not None
     device_records.forget(changed.name)  # the device route of this process reads it afresh
-    for listener in list(_listeners):
+    for listener in queue_listeners:
         listener(old, new)
 
 
@@ -413,6 +405,19 @@ class FiniteLayout:
     #: A hash of exactly the stream's bytes (title tag, then each file version's span in
     #: order): what names the queue's pack.
     content: str
+
+    def spans(self, start: int = 0, end: int | None = None) -> list[Span]:
+        """The files' bytes that make the stream's bytes ``start``..``end`` (inclusive; None:
+        to the end), in order; the title tag's part of them is ``prefix``."""
+        end = self.size - 1 if end is None else end
+        spans = []
+        for piece in self.pieces:
+            lo = max(start, piece.offset)
+            hi = min(end, piece.offset + piece.length - 1)
+            if piece.entry is not None and lo <= hi:
+                base = piece.entry.audio_start - piece.offset
+                spans.append(Span(piece.entry.filename, lo + base, hi + base, piece.entry.etag))
+        return spans
 
 
 _layouts: dict[tuple[object, ...], FiniteLayout] = {}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol
+
+from smart_stream.listeners import Listeners
 
 
 @dataclass(frozen=True)
@@ -24,20 +25,11 @@ class ObjectInfo:
 #: through an adapter, so that the local server can deliver the S3-shaped events the template
 #: subscribes to (deployed, S3 itself sends them and nothing listens here).
 ChangeListener = Callable[[str, ObjectInfo], None]
-_listeners: list[ChangeListener] = []
-
-
-def add_change_listener(listener: ChangeListener) -> None:
-    _listeners.append(listener)
-
-
-def remove_change_listener(listener: ChangeListener) -> None:
-    with contextlib.suppress(ValueError):
-        _listeners.remove(listener)
+change_listeners: Listeners[ChangeListener] = Listeners()
 
 
 def notify_change(kind: str, info: ObjectInfo) -> None:
-    for listener in list(_listeners):
+    for listener in change_listeners:
         listener(kind, info)
 
 
