@@ -285,34 +285,17 @@ def base_env(**settings: str) -> dict[str, str]:
     return env
 
 
-def reset_app_caches() -> None:
-    """Forget every cached setting, adapter and client of the app in this process."""
-    from smart_stream import auth, aws, packs, queues, streaming
-    from smart_stream.catalog import get_catalog
-    from smart_stream.settings import get_settings
-    from smart_stream.speech import get_speech_engine
-    from smart_stream.storage import get_storage
-
-    get_settings.cache_clear()
-    get_storage.cache_clear()
-    get_catalog.cache_clear()
-    get_speech_engine.cache_clear()
-    aws.client.cache_clear()
-    auth._local_signing_key.cache_clear()
-    streaming.records.clear()
-    queues.device_records.clear()
-    packs.misses.clear()
-
-
 @contextlib.contextmanager
 def app_settings(**settings: str) -> Iterator[None]:
     """Run the app's own code in this process with exactly these settings, then restore."""
+    from tests.app_caches import reset_caches
+
     saved = {k: os.environ.get(k) for k in (*APP_ENV, *AWS_ENV)}
     for name in APP_ENV:
         os.environ.pop(name, None)
     os.environ.update(AWS_ENV)
     os.environ.update(settings)
-    reset_app_caches()
+    reset_caches()
     try:
         yield
     finally:
@@ -321,7 +304,7 @@ def app_settings(**settings: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        reset_app_caches()
+        reset_caches()
 
 
 def start_local_server(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.app_caches import reset_caches
 from tests.audio import make_mp3
 from tests.aws_fixtures import create_bucket, create_catalog_table
 
@@ -33,25 +34,6 @@ APP_ENV = (
     "AUDIO_STREAM_BASE_URL",
     "AWS_ENDPOINT_URL",
 )
-
-
-def reset_caches() -> None:
-    """Forget every cached setting, adapter and client (they are made once per process)."""
-    from smart_stream import auth, aws, packs, queues, streaming
-    from smart_stream.catalog import get_catalog
-    from smart_stream.settings import get_settings
-    from smart_stream.speech import get_speech_engine
-    from smart_stream.storage import get_storage
-
-    get_settings.cache_clear()
-    get_storage.cache_clear()
-    get_catalog.cache_clear()
-    get_speech_engine.cache_clear()
-    aws.client.cache_clear()
-    auth._local_signing_key.cache_clear()
-    streaming.records.clear()
-    queues.device_records.clear()
-    packs.misses.clear()
 
 
 @dataclass

@@ -49,19 +49,6 @@ BAD_SEGMENTS = [
 
 
 @pytest.fixture
-def client(live_server):
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.auth()) as c:
-        yield c
-
-
-@pytest.fixture
-def story(client, mp3_bytes) -> dict:
-    created = upload(client, "story.mp3", mp3_bytes)
-    assert created.status_code == 201, created.text
-    return created.json()
-
-
-@pytest.fixture
 def planted(live_server) -> None:
     """A file just outside the audio files, where a traversal would land."""
     env = live_server.env

@@ -35,10 +35,8 @@ from tests.unit.test_queue_stream import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def client(live_server):
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.auth(), timeout=30) as c:
-        yield c
+#: Slow requests here (see the client fixture in conftest).
+CLIENT_TIMEOUT = 30
 
 
 def send(client: httpx.Client, *tracks: Track, overwrite: bool = False) -> None:

@@ -43,18 +43,16 @@ STORY = (
 )
 
 
+#: Slow requests here (see the client fixture in conftest).
+CLIENT_TIMEOUT = 60
+
+
 @pytest.fixture(autouse=True)
 def _fresh_speech_engine():
     """The engine is chosen once per process, like the other adapters: forget it per test."""
     get_speech_engine.cache_clear()
     yield
     get_speech_engine.cache_clear()
-
-
-@pytest.fixture
-def client(live_server):
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.auth(), timeout=60) as c:
-        yield c
 
 
 def speak(client: httpx.Client, **body) -> httpx.Response:

@@ -26,12 +26,6 @@ pytestmark = pytest.mark.integration
 local_only = pytest.mark.parametrize("live_server", ["local"], indirect=True)
 
 
-@pytest.fixture
-def client(live_server):
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.auth()) as c:
-        yield c
-
-
 def ask(client: httpx.Client, filename: str, size: int) -> dict:
     response = client.post("/api/audio/upload-url", json={"filename": filename, "size": size})
     assert response.status_code == 201, response.text

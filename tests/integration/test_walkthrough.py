@@ -39,19 +39,6 @@ def other_mp3() -> bytes:
     return make_mp3(1.0, title="Dragon Song", artist="Grandad", album="Lullabies")
 
 
-@pytest.fixture
-def client(live_server):
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.auth()) as c:
-        yield c
-
-
-@pytest.fixture
-def story(client, mp3_bytes) -> dict:
-    created = upload(client, "story.mp3", mp3_bytes)
-    assert created.status_code == 201, created.text
-    return created.json()
-
-
 def assert_audio_file(body: dict, live_server, filename: str, data: bytes) -> None:
     assert set(body) >= AUDIO_FILE_FIELDS, AUDIO_FILE_FIELDS - set(body)
     assert body["filename"] == filename
