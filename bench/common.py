@@ -369,7 +369,7 @@ def write_big_mp3(path: Path, size: int) -> int:
 
 
 def catalogue_record(filename: str, size: int, etag: str) -> Any:
-    from smart_stream.models import AudioRecord, AudioStatus
+    from smart_stream.domain.records import AudioRecord, AudioStatus
 
     return AudioRecord(
         filename=filename,

@@ -2,7 +2,7 @@
 ``get_catalog().put_audio``, a tiny object for each in S3) on the AWS backend, S3 and
 DynamoDB in a moto server of their own.
 
-Figures: the time to list every file through ``smart_stream.library.list_audio`` pages of
+Figures: the time to list every file through ``smart_stream.services.library.list_audio`` pages of
 1000 (what the list function does, device URLs included) against the naive way
 (``list_objects_v2`` pages + one ``head_object`` per object), and their ratio; and the same
 ``list_audio`` walk on the local backend (SQLite) for reference.
@@ -57,7 +57,7 @@ def fill(count: int, put_object: Callable[[str], str] | None) -> None:
 
 def list_all() -> tuple[float, int, int]:
     """(seconds, files, pages) of walking every page of the list function's logic."""
-    from smart_stream.library import list_audio
+    from smart_stream.services.library import list_audio
 
     started = time.perf_counter()
     token: str | None = None

@@ -1,6 +1,6 @@
 """What the metadata pipeline reads of one file: long CBR MP3s with an ordinary ID3v2 tag in
 front, in S3 (a moto server in its own process), analysed by
-``smart_stream.metadata.analyse_object`` in this process on the AWS backend.
+``smart_stream.services.metadata.analyse_object`` in this process on the AWS backend.
 
 Figures, for each size (1, 10 and 100 MB; ``--full``: 1 MB, 100 MB and 1 GB, issue 3's):
 - storage reads (GETs) and bytes fetched, counted on the storage adapter (every
@@ -122,7 +122,7 @@ class CountingStorage:
 
 def ranged(name: str, size: int, etag: str) -> dict[str, Any]:
     """One analysis through the app's own code: what it fetched, how long it took."""
-    from smart_stream.metadata import analyse_object
+    from smart_stream.services.metadata import analyse_object
     from smart_stream.storage import get_storage
 
     storage = CountingStorage(get_storage())

@@ -91,7 +91,7 @@ HANG_UP_SAMPLES = 6
 
 def catalogue(names: list[str], workers: int = 1) -> None:
     """The metadata pipeline's own entry point, as the event for each object would call it."""
-    from smart_stream.metadata import object_created
+    from smart_stream.services.metadata import object_created
     from smart_stream.storage import get_storage
 
     storage = get_storage()
@@ -119,7 +119,7 @@ def make_queue(base: str, name: str, files: list[str]) -> dict[str, Any]:
 
 def wait_for_pack(settings: dict[str, str], name: str, limit: float = 300) -> float:
     """When (perf_counter) the queue's pack became readable, polled every 10 ms."""
-    from smart_stream import packs, queues
+    from smart_stream.services import packs, queues
     from smart_stream.storage import get_storage
 
     with app_settings(**settings):
@@ -310,8 +310,8 @@ def in_process(report: Report, label: str, settings: dict[str, str], reads: int)
     the per-request work on the queue (catalogue read + layout), and the storage reads alone
     (every file's span through ``read_spans``, as a queue without a pack is read, against one
     read of the file)."""
-    from smart_stream import queues
-    from smart_stream.models import PlayMode
+    from smart_stream.domain.records import PlayMode
+    from smart_stream.services import queues
     from smart_stream.storage import get_storage
 
     with app_settings(**settings):

@@ -89,9 +89,9 @@ def story(words: int) -> str:
 def in_process(text: str, tmp: Any) -> dict[str, float]:
     """eSpeak alone on the parts the app would send it, then the house encoder alone."""
     with app_settings(AUDIO_FILES_DIR=str(tmp / "inproc-audio"), DATA_DIR=str(tmp / "inproc")):
-        from smart_stream.house_format import HouseEncoder
+        from smart_stream.audio.house_format import HouseEncoder
+        from smart_stream.audio.text_split import split_text
         from smart_stream.speech import get_speech_engine
-        from smart_stream.text_split import split_text
 
         engine = get_speech_engine()
         voice = engine.resolve_voice(None, None)

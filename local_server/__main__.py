@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from local_server.app import create_app
-from smart_stream.auth import api_token
+from smart_stream.services.auth import api_token
 from smart_stream.settings import get_settings
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"

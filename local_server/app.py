@@ -29,11 +29,11 @@ from local_server.s3_events import S3EventDispatcher
 from local_server.stream_events import CatalogStreamDispatcher
 from local_server.template import DeviceRoute, HttpRoute, LocalTemplate, read_template
 from local_server.watcher import DirectoryWatcher
-from smart_stream import queues
-from smart_stream.asgi import install_error_handlers
+from smart_stream.adapters.local.uploads import LOCAL_UPLOAD_PATH, verify_local_upload
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import BadRequestError, PayloadTooLargeError
-from smart_stream.local_uploads import LOCAL_UPLOAD_PATH, verify_local_upload
+from smart_stream.device.asgi import install_error_handlers
+from smart_stream.domain.errors import BadRequestError, PayloadTooLargeError
+from smart_stream.services import queues
 from smart_stream.settings import get_settings
 from smart_stream.storage import get_storage
 from smart_stream.storage.base import change_listeners
@@ -44,7 +44,7 @@ _PARAM = re.compile(r"\{(\w+)\+?\}")
 
 
 def starlette_path(api_path: str) -> str:
-    # ":name" (smart_stream.asgi) lets a name with an encoded "/" or line break reach the
+    # ":name" (smart_stream.device.asgi) lets a name with an encoded "/" or line break reach the
     # handler's validation (a clear 400) instead of failing to match.
     return _PARAM.sub(r"{\1:name}", api_path)
 

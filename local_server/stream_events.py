@@ -22,7 +22,7 @@ from local_server.events import EventDispatcher
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.template import FunctionSpec, StreamSubscription
 from smart_stream.catalog.dynamodb import QUEUE_PK
-from smart_stream.models import QueueRecord
+from smart_stream.domain.records import QueueRecord
 
 logger = logging.getLogger("local_server")
 

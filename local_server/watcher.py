@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smart_stream.catalog import Catalog
-from smart_stream.models import AudioStatus
-from smart_stream.names import filename_problem
+from smart_stream.domain.names import filename_problem
+from smart_stream.domain.records import AudioStatus
 from smart_stream.storage.base import ObjectInfo
 from smart_stream.storage.local import local_etag
 

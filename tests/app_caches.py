@@ -6,8 +6,10 @@ from __future__ import annotations
 
 def reset_caches() -> None:
     """Forget every cached setting, adapter and client (they are made once per process)."""
-    from smart_stream import auth, aws, packs, queues, streaming
+    from smart_stream.adapters.aws import clients as aws
     from smart_stream.catalog import get_catalog
+    from smart_stream.device import streaming
+    from smart_stream.services import auth, packs, queues
     from smart_stream.settings import get_settings
     from smart_stream.speech import get_speech_engine
     from smart_stream.storage import get_storage

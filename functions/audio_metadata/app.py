@@ -1,7 +1,13 @@
 """AudioMetadataFunction: GET /api/audio/{filename}/metadata, whatever the file's status."""
 
-from smart_stream import library
-from smart_stream.api import create_api, json_response, lambda_handler_for, path_param, request_base
+from smart_stream.http.api import (
+    create_api,
+    json_response,
+    lambda_handler_for,
+    path_param,
+    request_base,
+)
+from smart_stream.services import library
 
 app = create_api()
 

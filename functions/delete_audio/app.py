@@ -1,7 +1,7 @@
 """DeleteAudioFunction: DELETE /api/audio/{filename}, the object and its record."""
 
-from smart_stream import library
-from smart_stream.api import create_api, flag, json_response, lambda_handler_for, path_param
+from smart_stream.http.api import create_api, flag, json_response, lambda_handler_for, path_param
+from smart_stream.services import library
 
 app = create_api()
 

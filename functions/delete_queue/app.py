@@ -1,7 +1,7 @@
 """DeleteQueueFunction: DELETE /api/streams/{name} (409 while it is on a Yoto card)."""
 
-from smart_stream import queues
-from smart_stream.api import create_api, flag, json_response, lambda_handler_for, path_param
+from smart_stream.http.api import create_api, flag, json_response, lambda_handler_for, path_param
+from smart_stream.services import queues
 
 app = create_api()
 

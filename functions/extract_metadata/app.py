@@ -12,8 +12,8 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 
-from smart_stream import metadata
-from smart_stream.api import logger
+from smart_stream.http.api import logger
+from smart_stream.services import metadata
 
 
 @logger.inject_lambda_context(clear_state=True)

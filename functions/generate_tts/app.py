@@ -1,7 +1,13 @@
 """GenerateTtsFunction: POST /api/audio/generate-tts, a story spoken into the library."""
 
-from smart_stream import tts
-from smart_stream.api import create_api, json_body, json_response, lambda_handler_for, request_base
+from smart_stream.http.api import (
+    create_api,
+    json_body,
+    json_response,
+    lambda_handler_for,
+    request_base,
+)
+from smart_stream.services import tts
 
 app = create_api()
 

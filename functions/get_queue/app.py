@@ -1,13 +1,13 @@
 """GetQueueFunction: GET /api/streams/{name}/queue."""
 
-from smart_stream import queues
-from smart_stream.api import (
+from smart_stream.http.api import (
     create_api,
     json_response,
     lambda_handler_for,
     path_param,
     request_base,
 )
+from smart_stream.services import queues
 
 app = create_api()
 

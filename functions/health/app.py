@@ -1,6 +1,6 @@
 """HealthFunction: GET /api/health, open to all, touches nothing."""
 
-from smart_stream.api import create_api, json_response, lambda_handler_for
+from smart_stream.http.api import create_api, json_response, lambda_handler_for
 
 app = create_api(public=True)
 

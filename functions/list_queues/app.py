@@ -1,7 +1,7 @@
 """ListQueuesFunction: GET /api/streams, every queue."""
 
-from smart_stream import queues
-from smart_stream.api import create_api, json_response, lambda_handler_for, request_base
+from smart_stream.http.api import create_api, json_response, lambda_handler_for, request_base
+from smart_stream.services import queues
 
 app = create_api()
 

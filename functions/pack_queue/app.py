@@ -19,8 +19,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from smart_stream import packs
-from smart_stream.api import logger
+from smart_stream.http.api import logger
+from smart_stream.services import packs
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 

@@ -1,7 +1,7 @@
 """PutQueueFunction: POST /api/streams/{name}/queue, create (201) or replace (200)."""
 
-from smart_stream import queues
-from smart_stream.api import (
+from smart_stream.domain.records import QueueRequest
+from smart_stream.http.api import (
     create_api,
     json_body,
     json_response,
@@ -9,7 +9,7 @@ from smart_stream.api import (
     path_param,
     request_base,
 )
-from smart_stream.models import QueueRequest
+from smart_stream.services import queues
 
 app = create_api()
 

@@ -1,8 +1,14 @@
 """RevokeUrlFunction: POST /api/streams/{name}/revoke-url and /api/audio/{filename}/revoke-url
 issue a new device credential; the old URL answers 403 from then on."""
 
-from smart_stream import library, queues
-from smart_stream.api import create_api, json_response, lambda_handler_for, path_param, request_base
+from smart_stream.http.api import (
+    create_api,
+    json_response,
+    lambda_handler_for,
+    path_param,
+    request_base,
+)
+from smart_stream.services import library, queues
 
 app = create_api()
 

@@ -1,13 +1,13 @@
 """SearchAudioFunction: GET /api/audio/search?q=, over names, tags and transcripts."""
 
-from smart_stream import library
-from smart_stream.api import (
+from smart_stream.http.api import (
     create_api,
     json_response,
     lambda_handler_for,
     query_param,
     request_base,
 )
+from smart_stream.services import library
 
 app = create_api()
 

@@ -2,9 +2,9 @@
 
 import base64
 
-from smart_stream import library
-from smart_stream.api import create_api, flag, json_response, lambda_handler_for, request_base
-from smart_stream.uploads import parse_upload
+from smart_stream.http.api import create_api, flag, json_response, lambda_handler_for, request_base
+from smart_stream.http.multipart import parse_upload
+from smart_stream.services import library
 
 app = create_api()
 

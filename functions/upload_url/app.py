@@ -1,8 +1,14 @@
 """UploadUrlFunction: POST /api/audio/upload-url, a presigned POST for large files."""
 
-from smart_stream import library
-from smart_stream.api import create_api, json_body, json_response, lambda_handler_for, request_base
-from smart_stream.models import UploadUrlRequest
+from smart_stream.domain.records import UploadUrlRequest
+from smart_stream.http.api import (
+    create_api,
+    json_body,
+    json_response,
+    lambda_handler_for,
+    request_base,
+)
+from smart_stream.services import library
 
 app = create_api()
 

@@ -1,8 +1,8 @@
 """YotoCardFunction: GET (the MYO content JSON), POST (push to Yoto) and DELETE (remove from
 Yoto) /api/streams/{name}/yoto-card."""
 
-from smart_stream import queues, yoto
-from smart_stream.api import (
+from smart_stream.domain.errors import UnprocessableError
+from smart_stream.http.api import (
     create_api,
     json_response,
     lambda_handler_for,
@@ -10,7 +10,7 @@ from smart_stream.api import (
     query_param,
     request_base,
 )
-from smart_stream.errors import UnprocessableError
+from smart_stream.services import queues, yoto
 
 app = create_api()
 

@@ -1,8 +1,8 @@
 """YotoLoginFunction: POST /api/yoto/login starts Yoto's device-code sign-in; GET tells
 whether it has finished (asking Yoto once)."""
 
-from smart_stream import yoto
-from smart_stream.api import create_api, json_response, lambda_handler_for
+from smart_stream.http.api import create_api, json_response, lambda_handler_for
+from smart_stream.services import yoto
 
 app = create_api()
 

@@ -148,9 +148,9 @@ def catalogue_stored(name: str, data: bytes) -> None:
     route would have written."""
     import io
 
-    from smart_stream.audio_probe import probe_mp3
+    from smart_stream.audio.probe import probe_mp3
     from smart_stream.catalog import get_catalog
-    from smart_stream.models import AudioRecord, AudioStatus, utc_now
+    from smart_stream.domain.records import AudioRecord, AudioStatus, utc_now
     from smart_stream.storage import get_storage
 
     info = get_storage().head(name)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from smart_stream.catalog import get_catalog
-from smart_stream.models import AudioRecord
+from smart_stream.domain.records import AudioRecord
 from smart_stream.storage import get_storage
 from tests.audio import make_mp3
 from tests.conftest import ROOT, reset_caches

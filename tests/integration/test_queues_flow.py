@@ -396,8 +396,8 @@ def settled(reads: StorageReads, quiet: float = 0.4, limit: float = 10.0) -> int
 def drop_packs(live_server, name: str) -> None:
     """Remove a queue's packs (made once the server has handled its change), so that its
     stream reads the files' spans."""
-    from smart_stream import packs, queues
-    from smart_stream.models import PlayMode
+    from smart_stream.domain.records import PlayMode
+    from smart_stream.services import packs, queues
     from smart_stream.storage import get_storage
 
     live_server.app.state.streams.drain()

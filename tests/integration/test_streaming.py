@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smart_stream.asgi import READ_AHEAD_CHUNKS
+from smart_stream.device.asgi import READ_AHEAD_CHUNKS
 from smart_stream.settings import get_settings
 from tests.audio import make_mp3
 from tests.integration.helpers import Player, catalogue_stored, post_form

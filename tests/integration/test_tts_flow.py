@@ -13,10 +13,10 @@ import httpx
 import miniaudio
 import pytest
 
-from smart_stream import tts
-from smart_stream.audio_analysis import analyse_file
-from smart_stream.errors import BadGatewayError, ServiceUnavailableError
-from smart_stream.mp3 import parse_frame_header
+from smart_stream.audio.analysis import analyse_file
+from smart_stream.audio.frames import parse_frame_header
+from smart_stream.domain.errors import BadGatewayError, ServiceUnavailableError
+from smart_stream.services import tts
 from smart_stream.settings import get_settings
 from smart_stream.speech import get_speech_engine
 from tests.audio import make_mp3

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from smart_stream import yoto
+from smart_stream.services import yoto
 from smart_stream.settings import get_settings
 from tests import fake_yoto as fakes
 from tests.audio import make_mp3

@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smart_stream.audio_analysis import AudioAnalysis, analyse_file, analyse_mp3
-from smart_stream.errors import NotMp3Error
-from smart_stream.mp3 import FrameHeader, parse_frame_header
-from smart_stream.ranged_file import RangedFile
+from smart_stream.audio.analysis import AudioAnalysis, analyse_file, analyse_mp3
+from smart_stream.audio.frames import FrameHeader, parse_frame_header
+from smart_stream.audio.ranged_file import RangedFile
+from smart_stream.domain.errors import NotMp3Error
 from tests.audio import make_mp3
 
 KIB = 1024

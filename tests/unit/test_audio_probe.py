@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from smart_stream.audio_probe import SYNC_WINDOW, probe_mp3
-from smart_stream.errors import NotMp3Error
+from smart_stream.audio.probe import SYNC_WINDOW, probe_mp3
+from smart_stream.domain.errors import NotMp3Error
 from tests.audio import add_id3, make_mp3, pcm_tone
 
 

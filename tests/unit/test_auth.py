@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smart_stream import auth
-from smart_stream.errors import ForbiddenError, UnauthorizedError
+from smart_stream.domain.errors import ForbiddenError, UnauthorizedError
+from smart_stream.services import auth
 from tests.conftest import TOKEN, reset_caches
 
 BEARER = {"authorization": f"Bearer {TOKEN}"}

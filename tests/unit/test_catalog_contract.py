@@ -9,7 +9,7 @@ import pytest
 
 from smart_stream.catalog import Catalog, get_catalog
 from smart_stream.catalog.base import SCHEMA_VERSION
-from smart_stream.models import AudioRecord, AudioStatus
+from smart_stream.domain.records import AudioRecord, AudioStatus
 from tests.conftest import reset_caches
 
 ALL = tuple(AudioStatus)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from smart_stream.device_cache import DeviceCache
+from smart_stream.device.cache import DeviceCache
 from tests.conftest import reset_caches
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from smart_stream import library
 from smart_stream.catalog import get_catalog
+from smart_stream.services import library
 from smart_stream.settings import MAX_UPLOAD_BYTES
 from smart_stream.storage import get_storage
 from tests.audio import make_mp3

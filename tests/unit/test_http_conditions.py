@@ -10,8 +10,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from smart_stream.errors import PreconditionFailedError, RangeNotSatisfiableError
-from smart_stream.http_conditions import (
+from smart_stream.device.conditions import (
     ByteRange,
     Outcome,
     evaluate_preconditions,
@@ -20,6 +19,7 @@ from smart_stream.http_conditions import (
     parse_range,
     select_range,
 )
+from smart_stream.domain.errors import PreconditionFailedError, RangeNotSatisfiableError
 
 ETAG = '"5d41402abc4b2a76b9719d911017c592"'
 LAST_MODIFIED = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)

@@ -12,9 +12,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from smart_stream import auth, library
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import (
+from smart_stream.domain.errors import (
     AudioExistsError,
     AudioNotFoundError,
     InvalidFilenameError,
@@ -24,8 +23,9 @@ from smart_stream.errors import (
     UnprocessableError,
     UnsupportedMediaTypeError,
 )
-from smart_stream.http_errors import status_for
-from smart_stream.models import AudioRecord, AudioStatus, UploadUrlRequest
+from smart_stream.domain.records import AudioRecord, AudioStatus, UploadUrlRequest
+from smart_stream.http.errors import status_for
+from smart_stream.services import auth, library
 from smart_stream.settings import MAX_PRESIGNED_UPLOAD_BYTES, MAX_UPLOAD_BYTES, get_settings
 from smart_stream.storage import get_storage
 from tests.audio import make_mp3

@@ -20,7 +20,7 @@ from local_server.app import build_routes, create_app, starlette_path
 from local_server.s3_events import S3EventDispatcher, Sequencer, s3_event
 from local_server.stream_events import CatalogStreamDispatcher, matches, stream_record
 from local_server.template import FunctionSpec, StreamSubscription, read_template
-from smart_stream.models import PlayMode, QueueEntry, QueueRecord
+from smart_stream.domain.records import PlayMode, QueueEntry, QueueRecord
 from smart_stream.storage import get_storage
 from smart_stream.storage.base import ObjectInfo
 from tests.conftest import ROOT, TOKEN

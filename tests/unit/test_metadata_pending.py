@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
-from smart_stream import metadata
 from smart_stream.catalog import get_catalog
-from smart_stream.models import AudioStatus
+from smart_stream.domain.records import AudioStatus
+from smart_stream.services import metadata
 from smart_stream.storage import get_storage
 from tests.audio import make_mp3
 

@@ -17,10 +17,10 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
-from smart_stream import library, metadata
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import ServiceUnavailableError
-from smart_stream.models import AudioRecord, AudioStatus
+from smart_stream.domain.errors import ServiceUnavailableError
+from smart_stream.domain.records import AudioRecord, AudioStatus
+from smart_stream.services import library, metadata
 from smart_stream.storage import get_storage
 from smart_stream.storage.base import ObjectInfo
 from tests.audio import make_mp3

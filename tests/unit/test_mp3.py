@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from smart_stream.mp3 import (
+from smart_stream.audio.frames import (
     FrameHeader,
     find_frame_run,
     id3v2_size,

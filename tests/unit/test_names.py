@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from smart_stream.errors import InvalidFilenameError
-from smart_stream.names import (
+from smart_stream.domain.errors import InvalidFilenameError
+from smart_stream.domain.names import (
     MAX_FILENAME_BYTES,
     filename_problem,
     is_valid_queue_name,

@@ -12,9 +12,9 @@ import pytest
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.stream_events import stream_record
 from local_server.template import read_template
-from smart_stream import packs, queues
-from smart_stream.errors import ServiceUnavailableError
-from smart_stream.models import PlayMode
+from smart_stream.domain.errors import ServiceUnavailableError
+from smart_stream.domain.records import PlayMode
+from smart_stream.services import packs, queues
 from smart_stream.storage import get_storage
 from tests.conftest import ROOT
 from tests.unit import test_queue_stream as streams

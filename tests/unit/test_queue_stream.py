@@ -22,11 +22,11 @@ import miniaudio
 import pytest
 from starlette.testclient import TestClient
 
-from smart_stream import library, queues
+from smart_stream.audio.frames import parse_frame_header
 from smart_stream.catalog import get_catalog
-from smart_stream.models import PlayMode, QueueRequest
-from smart_stream.mp3 import parse_frame_header
-from smart_stream.queue_stream import OpenStream, create_queue_stream_app
+from smart_stream.device.queue_stream import OpenStream, create_queue_stream_app
+from smart_stream.domain.records import PlayMode, QueueRequest
+from smart_stream.services import library, queues
 from smart_stream.storage import local as local_storage
 from smart_stream.storage.base import ObjectStream
 from smart_stream.storage.local import LocalDirectoryStorage
@@ -369,7 +369,7 @@ def test_the_etag_changes_when_the_queue_changes_or_a_file_is_replaced(client, t
     newer = track("two.mp3", 1.4, 128)
     store(newer)
     # What the metadata pipeline does for every new object version, whatever route wrote it.
-    from smart_stream import metadata
+    from smart_stream.services import metadata
     from smart_stream.storage import get_storage
 
     info = get_storage().head("two.mp3")

@@ -11,11 +11,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smart_stream import library, metadata, queues
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
-from smart_stream.http_errors import status_for
-from smart_stream.models import PlayMode, QueueEntry, QueueRecord, QueueRequest
+from smart_stream.domain.errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    UnprocessableError,
+)
+from smart_stream.domain.records import PlayMode, QueueEntry, QueueRecord, QueueRequest
+from smart_stream.http.errors import status_for
+from smart_stream.services import library, metadata, queues
 from smart_stream.storage import get_storage
 from tests.audio import make_mp3
 from tests.conftest import reset_caches

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smart_stream.ranged_file import RangedFile
+from smart_stream.audio.ranged_file import RangedFile
 
 
 class Source:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smart_stream.errors import (
+from smart_stream.domain.errors import (
     AudioExistsError,
     AudioNotFoundError,
     InvalidFilenameError,

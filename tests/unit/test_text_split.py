@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from smart_stream.text_split import split_text
+from smart_stream.audio.text_split import split_text
 
 # What the splitter is judged by, written independently of its own patterns.
 TAG = re.compile(r"<[^<>]*>")

@@ -20,10 +20,11 @@ from botocore.exceptions import ReadTimeoutError
 from moto.core.botocore_stubber import MockRawResponse
 from mutagen.mp3 import MP3
 
-from smart_stream import aws, metadata, queues, tts
-from smart_stream.audio_analysis import analyse_file
+from smart_stream.adapters.aws import clients as aws
+from smart_stream.audio.analysis import analyse_file
+from smart_stream.audio.frames import parse_frame_header
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import (
+from smart_stream.domain.errors import (
     AudioExistsError,
     BadGatewayError,
     InvalidFilenameError,
@@ -31,9 +32,9 @@ from smart_stream.errors import (
     ServiceUnavailableError,
     UnprocessableError,
 )
-from smart_stream.library import search_audio, upload_audio
-from smart_stream.models import AudioRecord, AudioStatus, QueueRequest
-from smart_stream.mp3 import parse_frame_header
+from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRequest
+from smart_stream.services import metadata, queues, tts
+from smart_stream.services.library import search_audio, upload_audio
 from smart_stream.speech import Pcm, Voice, get_speech_engine
 from smart_stream.speech.local import EspeakSpeech
 from smart_stream.speech.polly import PollySpeech

@@ -17,9 +17,9 @@ from local_server.app import create_app
 from local_server.s3_events import S3EventDispatcher
 from local_server.template import read_template
 from local_server.watcher import DirectoryWatcher
-from smart_stream import metadata
 from smart_stream.catalog import get_catalog
-from smart_stream.models import AudioStatus
+from smart_stream.domain.records import AudioStatus
+from smart_stream.services import metadata
 from smart_stream.storage import get_storage
 from smart_stream.storage.base import ObjectInfo, change_listeners
 from tests.audio import make_mp3

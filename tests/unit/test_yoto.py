@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import ValidationError
 
-from smart_stream import library, queues, yoto
 from smart_stream.catalog import get_catalog
-from smart_stream.http_errors import status_for
-from smart_stream.models import PlayMode, QueueRequest
+from smart_stream.domain.records import PlayMode, QueueRequest
+from smart_stream.http.errors import status_for
+from smart_stream.services import library, queues, yoto
 from tests import fake_yoto as fakes
 from tests.audio import make_mp3
 from tests.conftest import reset_caches

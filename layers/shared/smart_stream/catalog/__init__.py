@@ -22,7 +22,7 @@ _making = threading.Lock()
 def get_catalog() -> Catalog:
     settings = get_settings()
     if settings.catalog_table:
-        from smart_stream.aws import client
+        from smart_stream.adapters.aws.clients import client
         from smart_stream.catalog.dynamodb import DynamoCatalog
 
         return DynamoCatalog(settings.catalog_table, client("dynamodb"))

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from smart_stream.models import AudioRecord, AudioStatus, QueueRecord, StreamCursor
+from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, StreamCursor
 
 #: The catalogue's schema version; adapters migrate forward to it when they start.
 SCHEMA_VERSION = 4

@@ -19,8 +19,8 @@ from smart_stream.catalog.base import (
     parse_queue,
     search_text,
 )
-from smart_stream.errors import ServiceUnavailableError
-from smart_stream.models import AudioRecord, AudioStatus, QueueRecord, StreamCursor
+from smart_stream.domain.errors import ServiceUnavailableError
+from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, StreamCursor
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -15,7 +15,7 @@ from smart_stream.catalog.base import (
     parse_queue,
     search_text,
 )
-from smart_stream.models import AudioRecord, AudioStatus, QueueRecord, StreamCursor
+from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, StreamCursor
 
 
 def _migrate_to_1(db: sqlite3.Connection) -> None:

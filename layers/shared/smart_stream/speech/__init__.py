@@ -13,7 +13,7 @@ __all__ = ["Pcm", "SpeechEngine", "Voice", "get_speech_engine"]
 @lru_cache(maxsize=1)
 def get_speech_engine() -> SpeechEngine:
     if get_settings().speech_engine == "polly":
-        from smart_stream.aws import client
+        from smart_stream.adapters.aws.clients import client
         from smart_stream.speech.polly import PollySpeech
 
         return PollySpeech(client("polly"))

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from smart_stream.errors import UnprocessableError
+from smart_stream.domain.errors import UnprocessableError
 from smart_stream.speech.base import Pcm, Voice
 
 DEFAULT_VOICE = "en"

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smart_stream.errors import BadGatewayError, ServiceUnavailableError, UnprocessableError
+from smart_stream.domain.errors import BadGatewayError, ServiceUnavailableError, UnprocessableError
 from smart_stream.speech.base import Pcm, Voice
 
 #: SynthesizeSpeech takes at most 3,000 billed characters a request.
@@ -43,7 +43,8 @@ class PollySpeech:
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         # Throttling and 5xx are retried with backoff by botocore's "standard" retry mode
-        # (smart_stream.aws); what still fails after that is answered, not retried here.
+        # (smart_stream.adapters.aws.clients); what still fails after that is answered, not
+        # retried here.
         try:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:

@@ -14,11 +14,11 @@ __all__ = ["Chunk", "ObjectInfo", "ObjectStream", "PresignedPost", "Span", "Stor
 def get_storage() -> Storage:
     settings = get_settings()
     if settings.s3_audio_bucket:
-        from smart_stream.aws import client
+        from smart_stream.adapters.aws.clients import client
         from smart_stream.storage.s3 import S3Storage
 
         return S3Storage(settings.s3_audio_bucket, client("s3"))
-    from smart_stream.local_uploads import sign_local_upload
+    from smart_stream.adapters.local.uploads import sign_local_upload
     from smart_stream.storage.local import LocalDirectoryStorage
 
     return LocalDirectoryStorage(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol
 
-from smart_stream.listeners import Listeners
+from smart_stream.changes import Listeners
 
 
 @dataclass(frozen=True)

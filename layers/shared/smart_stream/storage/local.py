@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from smart_stream.errors import AudioExistsError, AudioNotFoundError, ObjectChangedError
-from smart_stream.names import PACK_PREFIX, filename_problem, is_pack_key, validate_filename
+from smart_stream.domain.errors import AudioExistsError, AudioNotFoundError, ObjectChangedError
+from smart_stream.domain.names import PACK_PREFIX, filename_problem, is_pack_key, validate_filename
 from smart_stream.storage.base import (
     Chunk,
     ObjectInfo,

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smart_stream.errors import (
+from smart_stream.domain.errors import (
     AudioExistsError,
     AudioNotFoundError,
     ObjectChangedError,
     ServiceUnavailableError,
 )
-from smart_stream.names import (
+from smart_stream.domain.names import (
     PACK_PREFIX,
     filename_problem,
     is_pack_key,

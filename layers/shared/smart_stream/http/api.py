@@ -12,9 +12,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import BaseModel, ValidationError
 
-from smart_stream import auth
-from smart_stream.errors import BadRequestError, SmartStreamError, UnprocessableError
-from smart_stream.http_errors import INTERNAL_ERROR, error_response
+from smart_stream.domain.errors import BadRequestError, SmartStreamError, UnprocessableError
+from smart_stream.http.errors import INTERNAL_ERROR, error_response
+from smart_stream.services import auth
 
 logger = Logger()
 

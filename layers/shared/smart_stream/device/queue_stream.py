@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from smart_stream import auth, packs, queues
-from smart_stream.asgi import device_app, device_request, read_ahead
+from smart_stream.audio.frames import parse_frame_header
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import AudioNotFoundError, NotFoundError, ObjectChangedError
-from smart_stream.http_conditions import Outcome, evaluate_preconditions, http_date, select_range
-from smart_stream.models import PlayMode, QueueRecord, StreamCursor
-from smart_stream.mp3 import parse_frame_header
+from smart_stream.device.asgi import device_app, device_request, read_ahead
+from smart_stream.device.conditions import Outcome, evaluate_preconditions, http_date, select_range
+from smart_stream.domain.errors import AudioNotFoundError, NotFoundError, ObjectChangedError
+from smart_stream.domain.records import PlayMode, QueueRecord, StreamCursor
+from smart_stream.services import auth, packs, queues
 from smart_stream.settings import get_settings
 from smart_stream.storage import Chunk, get_storage
 

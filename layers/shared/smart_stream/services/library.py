@@ -9,10 +9,9 @@ import json
 from typing import BinaryIO
 from urllib.parse import quote
 
-from smart_stream import auth, credentials
-from smart_stream.audio_probe import analyse_upload
+from smart_stream.audio.probe import analyse_upload
 from smart_stream.catalog import Catalog, get_catalog
-from smart_stream.errors import (
+from smart_stream.domain.errors import (
     AudioExistsError,
     AudioNotFoundError,
     InvalidQueryError,
@@ -20,8 +19,8 @@ from smart_stream.errors import (
     PayloadTooLargeError,
     UnprocessableError,
 )
-from smart_stream.metadata import AUDIO_KIND, record_for
-from smart_stream.models import (
+from smart_stream.domain.names import validate_filename
+from smart_stream.domain.records import (
     AudioFile,
     AudioList,
     AudioRecord,
@@ -30,7 +29,8 @@ from smart_stream.models import (
     UploadUrlRequest,
     UploadUrlResponse,
 )
-from smart_stream.names import validate_filename
+from smart_stream.services import auth, credentials
+from smart_stream.services.metadata import AUDIO_KIND, record_for
 from smart_stream.settings import MAX_PRESIGNED_UPLOAD_BYTES, MAX_UPLOAD_BYTES, get_settings
 from smart_stream.storage import Storage, get_storage
 
@@ -150,7 +150,7 @@ def delete_audio(
 ) -> None:
     """Delete the object and its record. A file that queues use is 409 (naming them) unless
     ``force``; then it leaves those queues too."""
-    from smart_stream import queues  # queues builds on this module
+    from smart_stream.services import queues  # queues builds on this module
 
     storage = storage or get_storage()
     catalog = catalog or get_catalog()
@@ -208,7 +208,7 @@ def upload_audio(
     if previous is not None:
         # The metadata pipeline's event for this version finds it catalogued already and
         # reads nothing more, so queues that play this file take its new span here.
-        from smart_stream import queues  # queues builds on this module
+        from smart_stream.services import queues  # queues builds on this module
 
         queues.refresh_queues(record, catalog)
     return to_audio_file(record, request_base)
@@ -242,7 +242,7 @@ def revoke_url(filename: str, *, request_base: str, catalog: Catalog | None = No
     record = get_record(filename, catalog)
     updated = record.model_copy(update={"credential_version": record.credential_version + 1})
     catalog.put_audio(updated)
-    from smart_stream.streaming import records  # the device route of this same process
+    from smart_stream.device.streaming import records  # the device route of this same process
 
     records.forget(filename)
     return to_audio_file(updated, request_base)

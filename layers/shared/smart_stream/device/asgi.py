@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smart_stream import auth
-from smart_stream.errors import ForbiddenError, SmartStreamError
-from smart_stream.http_errors import INTERNAL_ERROR, error_response
+from smart_stream.domain.errors import ForbiddenError, SmartStreamError
+from smart_stream.http.errors import INTERNAL_ERROR, error_response
+from smart_stream.services import auth
 from smart_stream.storage.base import Chunk
 
 logger = logging.getLogger("smart_stream")

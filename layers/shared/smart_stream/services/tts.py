@@ -9,17 +9,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from smart_stream.audio_probe import analyse_upload
+from smart_stream.audio.house_format import HouseEncoder
+from smart_stream.audio.probe import analyse_upload
+from smart_stream.audio.text_split import split_text
 from smart_stream.catalog import Catalog, get_catalog
-from smart_stream.errors import AudioExistsError, PayloadTooLargeError, UnprocessableError
-from smart_stream.house_format import HouseEncoder
-from smart_stream.library import to_audio_file
-from smart_stream.metadata import record_for
-from smart_stream.models import AudioFile
-from smart_stream.names import MAX_FILENAME_BYTES, filename_problem, validate_filename
+from smart_stream.domain.errors import AudioExistsError, PayloadTooLargeError, UnprocessableError
+from smart_stream.domain.names import MAX_FILENAME_BYTES, filename_problem, validate_filename
+from smart_stream.domain.records import AudioFile
+from smart_stream.services.library import to_audio_file
+from smart_stream.services.metadata import record_for
 from smart_stream.speech import SpeechEngine, get_speech_engine
 from smart_stream.storage import Storage, get_storage
-from smart_stream.text_split import split_text
 
 #: The longest text taken in one request (characters). Polly takes 3,000 a call; longer
 #: texts are split at sentences and the parts joined into one MP3.
@@ -154,7 +154,7 @@ def generate_tts(
     if previous is not None:
         # As for an upload: the pipeline's event finds this version catalogued already, so
         # queues that play the story take its new span here.
-        from smart_stream import queues  # queues builds on the library
+        from smart_stream.services import queues  # queues builds on the library
 
         queues.refresh_queues(record, catalog)
     return to_audio_file(record, request_base)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-from smart_stream.audio_analysis import HEAD_WINDOW, AudioAnalysis, analyse_file
-from smart_stream.models import AudioInfo
+from smart_stream.audio.analysis import HEAD_WINDOW, AudioAnalysis, analyse_file
+from smart_stream.domain.records import AudioInfo
 
 
 def analyse_upload(source: BinaryIO) -> AudioAnalysis:

@@ -16,7 +16,7 @@ import secrets
 from functools import cache
 from pathlib import Path
 
-from smart_stream.errors import ForbiddenError, UnauthorizedError
+from smart_stream.domain.errors import ForbiddenError, UnauthorizedError
 from smart_stream.settings import get_settings
 
 #: Query-string parameter that carries a device credential.
@@ -44,7 +44,7 @@ def _secret_from_manager(arn: str) -> str:
     # never reach this branch (local runs) should not pay for at import.
     from aws_lambda_powertools.utilities import parameters
 
-    from smart_stream.aws import client
+    from smart_stream.adapters.aws.clients import client
 
     value = parameters.get_secret(
         arn, max_age=get_settings().secret_cache_seconds, boto3_client=client("secretsmanager")

@@ -9,9 +9,9 @@ import hmac
 import json
 import time
 
-from smart_stream.auth import signing_key
-from smart_stream.errors import ForbiddenError
-from smart_stream.names import validate_filename
+from smart_stream.domain.errors import ForbiddenError
+from smart_stream.domain.names import validate_filename
+from smart_stream.services.auth import signing_key
 from smart_stream.storage.base import PresignedPost
 
 LOCAL_UPLOAD_PATH = "/api/audio/local-upload"

@@ -20,18 +20,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
-from smart_stream import auth, credentials
 from smart_stream.catalog import Catalog, get_catalog
-from smart_stream.device_cache import DeviceCache
-from smart_stream.errors import (
+from smart_stream.changes import Listeners
+from smart_stream.device.cache import DeviceCache
+from smart_stream.domain.errors import (
     BadRequestError,
     ConflictError,
     NotFoundError,
     UnprocessableError,
 )
-from smart_stream.library import public_base
-from smart_stream.listeners import Listeners
-from smart_stream.models import (
+from smart_stream.domain.names import is_valid_queue_name, validate_filename
+from smart_stream.domain.records import (
     AudioRecord,
     AudioStatus,
     PlayMode,
@@ -42,7 +41,8 @@ from smart_stream.models import (
     QueueRequest,
     utc_now,
 )
-from smart_stream.names import is_valid_queue_name, validate_filename
+from smart_stream.services import auth, credentials
+from smart_stream.services.library import public_base
 from smart_stream.settings import get_settings
 from smart_stream.storage import Span
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from enum import Enum
 
-from smart_stream.errors import PreconditionFailedError, RangeNotSatisfiableError
+from smart_stream.domain.errors import PreconditionFailedError, RangeNotSatisfiableError
 
 # DIGIT is ASCII only (RFC 5234): "\d" would also take other scripts' digits, which int() reads.
 _RANGE_SPEC = re.compile(r"^([0-9]*)-([0-9]*)$")

@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from smart_stream.errors import BadRequestError, UnsupportedMediaTypeError
+from smart_stream.domain.errors import BadRequestError, UnsupportedMediaTypeError
 
 
 @dataclass

@@ -6,7 +6,7 @@ with a plain 500 body: never a stack trace, never an AWS error text.
 
 from __future__ import annotations
 
-from smart_stream.errors import (
+from smart_stream.domain.errors import (
     BadGatewayError,
     BadRequestError,
     ConflictError,

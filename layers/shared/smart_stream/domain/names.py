@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from smart_stream.errors import InvalidFilenameError
+from smart_stream.domain.errors import InvalidFilenameError
 
 MAX_FILENAME_BYTES = 255
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -23,15 +23,19 @@ import threading
 import time
 from collections.abc import Iterable
 
-from smart_stream import queues
 from smart_stream.catalog import get_catalog
-from smart_stream.errors import AudioNotFoundError, ObjectChangedError, ServiceUnavailableError
-from smart_stream.models import QueueRecord
-from smart_stream.names import PACK_PREFIX
+from smart_stream.domain.errors import (
+    AudioNotFoundError,
+    ObjectChangedError,
+    ServiceUnavailableError,
+)
+from smart_stream.domain.names import PACK_PREFIX
+from smart_stream.domain.records import QueueRecord
+from smart_stream.services import queues
 from smart_stream.settings import get_settings
 from smart_stream.storage import ObjectInfo, ObjectStream, get_storage
 
-logger = logging.getLogger("smart_stream.packs")
+logger = logging.getLogger("smart_stream.services.packs")
 
 #: Chunks read from the files while a pack is written.
 BUILD_CHUNK = 1024 * 1024

@@ -8,19 +8,19 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from smart_stream import credentials
-from smart_stream.audio_analysis import AudioAnalysis, Scan, analyse_mp3
+from smart_stream.audio.analysis import AudioAnalysis, Scan, analyse_mp3
+from smart_stream.audio.ranged_file import RangedFile
 from smart_stream.catalog import Catalog, get_catalog
-from smart_stream.errors import AudioNotFoundError, NotMp3Error, ObjectChangedError
-from smart_stream.models import AudioRecord, AudioStatus
-from smart_stream.names import filename_problem
-from smart_stream.ranged_file import RangedFile
+from smart_stream.domain.errors import AudioNotFoundError, NotMp3Error, ObjectChangedError
+from smart_stream.domain.names import filename_problem
+from smart_stream.domain.records import AudioRecord, AudioStatus
+from smart_stream.services import credentials
 from smart_stream.storage import Storage, get_storage
 
 #: The device-credential kind of a single file (see ``auth.device_credential``).
 AUDIO_KIND = "audio"
 
-logger = logging.getLogger("smart_stream.metadata")
+logger = logging.getLogger("smart_stream.services.metadata")
 
 
 def object_reader(storage: Storage, name: str, size: int, etag: str) -> RangedFile:
@@ -159,7 +159,7 @@ def object_created(
     record = record_for(name, size, etag, uploaded_at, analysis, reason, previous, catalog)
     if not catalog.put_audio(record, sequencer=sequencer, keep_version=True):
         return None
-    from smart_stream import queues  # queues builds on the library, which builds on this
+    from smart_stream.services import queues  # queues builds on the library, which builds on this
 
     queues.refresh_queues(record, catalog)
     return record
@@ -168,7 +168,7 @@ def object_created(
 def object_removed(name: str, *, sequencer: str | None, catalog: Catalog | None = None) -> bool:
     if filename_problem(name) is not None:
         return False
-    from smart_stream import queues
+    from smart_stream.services import queues
 
     catalog = catalog or get_catalog()
     record = catalog.get_audio(name)

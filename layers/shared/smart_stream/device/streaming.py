@@ -11,21 +11,21 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from smart_stream import auth
-from smart_stream.asgi import device_app, device_request, read_ahead
 from smart_stream.catalog import get_catalog
-from smart_stream.device_cache import DeviceCache
-from smart_stream.errors import AudioNotFoundError, ObjectChangedError
-from smart_stream.http_conditions import (
+from smart_stream.device.asgi import device_app, device_request, read_ahead
+from smart_stream.device.cache import DeviceCache
+from smart_stream.device.conditions import (
     ByteRange,
     Outcome,
     evaluate_preconditions,
     http_date,
     select_range,
 )
-from smart_stream.library import AUDIO_KIND
-from smart_stream.models import AudioRecord, AudioStatus
-from smart_stream.names import validate_filename
+from smart_stream.domain.errors import AudioNotFoundError, ObjectChangedError
+from smart_stream.domain.names import validate_filename
+from smart_stream.domain.records import AudioRecord, AudioStatus
+from smart_stream.services import auth
+from smart_stream.services.library import AUDIO_KIND
 from smart_stream.settings import get_settings
 from smart_stream.storage import ObjectStream, get_storage
 

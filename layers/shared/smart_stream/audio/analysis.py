@@ -13,9 +13,7 @@ import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from smart_stream.errors import NotMp3Error
-from smart_stream.models import AudioInfo
-from smart_stream.mp3 import (
+from smart_stream.audio.frames import (
     ID3V1_SIZE,
     ID3V2_HEADER_SIZE,
     LONGEST_FRAME,
@@ -28,7 +26,9 @@ from smart_stream.mp3 import (
     parse_frame_header,
     trailing_tag_size,
 )
-from smart_stream.ranged_file import RangedFile
+from smart_stream.audio.ranged_file import RangedFile
+from smart_stream.domain.errors import NotMp3Error
+from smart_stream.domain.records import AudioInfo
 
 #: How far past the leading tags the first frame may be (junk some encoders leave).
 HEAD_WINDOW = 64 * 1024

@@ -22,16 +22,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from smart_stream import auth, queues
 from smart_stream.catalog import Catalog, get_catalog
-from smart_stream.errors import (
+from smart_stream.domain.errors import (
     BadGatewayError,
     ConflictError,
     NotFoundError,
     UnauthorizedError,
 )
-from smart_stream.library import device_url, public_base
-from smart_stream.models import Queue, QueueRecord
+from smart_stream.domain.records import Queue, QueueRecord
+from smart_stream.services import auth, queues
+from smart_stream.services.library import device_url, public_base
 from smart_stream.settings import get_settings
 
 TOKEN_KEY = "yoto/token"  # noqa: S105 - the name of a catalogue entry
