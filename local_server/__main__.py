@@ -10,24 +10,26 @@ from pathlib import Path
 import uvicorn
 
 from local_server.app import create_app
-from smart_stream.services.auth import api_token
-from smart_stream.settings import get_settings
+from smart_stream.bootstrap import Services
+from smart_stream.settings import Settings
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
 def main() -> int:
-    settings = get_settings()
+    settings = Settings.from_env()
+    services = Services(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings.audio_files_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(TEMPLATE)
+    app = create_app(TEMPLATE, services)
+    token = services.secrets.api_token()
     base = f"http://{settings.host}:{settings.port}"
     token_source = "API_TOKEN" if settings.api_token else f"{settings.data_dir}/api-token"
     print(
         f"\nSmart Stream is running on {base}\n"
         f"  audio files: {settings.audio_files_dir.resolve()}\n"
-        f"  token ({token_source}): {api_token()}\n"
-        f"  try: curl -H 'Authorization: Bearer {api_token()}' {base}/api/audio/list\n"
+        f"  token ({token_source}): {token}\n"
+        f"  try: curl -H 'Authorization: Bearer {token}' {base}/api/audio/list\n"
         "  Ctrl-C stops it.\n",
         flush=True,
     )

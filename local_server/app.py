@@ -29,22 +29,19 @@ from local_server.s3_events import S3EventDispatcher
 from local_server.stream_events import CatalogStreamDispatcher
 from local_server.template import DeviceRoute, HttpRoute, LocalTemplate, read_template
 from local_server.watcher import DirectoryWatcher
-from smart_stream.adapters.local.uploads import LOCAL_UPLOAD_PATH, verify_local_upload
-from smart_stream.catalog import get_catalog
-from smart_stream.device.asgi import install_error_handlers
+from smart_stream.adapters.local.directory import LocalDirectoryStorage
+from smart_stream.adapters.local.uploads import LOCAL_UPLOAD_PATH
+from smart_stream.bootstrap import Services, install
+from smart_stream.device.app import install_error_handlers, register_name_convertor
 from smart_stream.domain.errors import BadRequestError, PayloadTooLargeError
-from smart_stream.services import queues
-from smart_stream.settings import get_settings
-from smart_stream.storage import get_storage
-from smart_stream.storage.base import change_listeners
-from smart_stream.storage.local import LocalDirectoryStorage
+from smart_stream.ports import ObjectChanged, QueueChanged
 
 logger = logging.getLogger("local_server")
 _PARAM = re.compile(r"\{(\w+)\+?\}")
 
 
 def starlette_path(api_path: str) -> str:
-    # ":name" (smart_stream.device.asgi) lets a name with an encoded "/" or line break reach the
+    # ":name" (smart_stream.device.app) lets a name with an encoded "/" or line break reach the
     # handler's validation (a clear 400) instead of failing to match.
     return _PARAM.sub(r"{\1:name}", api_path)
 
@@ -78,9 +75,17 @@ def _device_app(route: DeviceRoute) -> ASGIApp:
     return app
 
 
-async def local_upload(request: Request) -> Response:
+def _local_upload(services: Services) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await local_upload(request, services)
+
+    return endpoint
+
+
+async def local_upload(request: Request, services: Services) -> Response:
     """The local twin of S3's presigned POST: checks the signed policy, streams the file to
     a temporary file (never all in memory), then stores it like any write."""
+    forms = services.upload_forms
     fields: dict[str, str] = {}
     files: dict[str, Any] = {}
     received = 0
@@ -107,14 +112,14 @@ async def local_upload(request: Request) -> Response:
             received += len(chunk)
             if limit is None and "policy" in fields and "signature" in fields:
                 # S3 wants the file last, so the policy is known before the bytes arrive.
-                _, limit = verify_local_upload(fields)
+                _, limit = forms.verify(fields)
             if limit is not None and received > limit + 64 * 1024:
                 raise PayloadTooLargeError(f"The file is larger than the {limit} bytes allowed.")
             await run_in_threadpool(parser.write, chunk)
         parser.finalize()
     except (FormParserError, ValueError) as exc:
         raise BadRequestError(f"The form cannot be read: {exc}.") from None
-    name, limit = verify_local_upload(fields)
+    name, limit = forms.verify(fields)
     upload = files.get("file")
     if upload is None or upload.size == 0:
         raise BadRequestError("The form has no file (a field named 'file', sent last).")
@@ -122,7 +127,7 @@ async def local_upload(request: Request) -> Response:
         raise PayloadTooLargeError(f"The file is {upload.size} bytes; the form allows {limit}.")
     source = upload.file_object
     source.seek(0)
-    await run_in_threadpool(get_storage().put, name, source)
+    await run_in_threadpool(services.storage.put, name, source)
     source.close()
     return Response(status_code=204)
 
@@ -154,7 +159,7 @@ class AccessLog:
             logger.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
 
 
-def build_routes(template: LocalTemplate) -> list[BaseRoute]:
+def build_routes(template: LocalTemplate, services: Services) -> list[BaseRoute]:
     entries: list[tuple[str, BaseRoute]] = []
     for http in template.http_routes:
         path = starlette_path(http.path)
@@ -163,60 +168,71 @@ def build_routes(template: LocalTemplate) -> list[BaseRoute]:
         path = starlette_path(device.path)
         route = Route(path, _device_app(device), methods=list(device.methods))
         entries.append((device.path, route))
-    entries.append((LOCAL_UPLOAD_PATH, Route(LOCAL_UPLOAD_PATH, local_upload, methods=["POST"])))
+    upload = Route(LOCAL_UPLOAD_PATH, _local_upload(services), methods=["POST"])
+    entries.append((LOCAL_UPLOAD_PATH, upload))
     entries.sort(key=lambda item: _route_order(item[0]))
     return [route for _, route in entries]
 
 
-def catch_up(streams: CatalogStreamDispatcher) -> None:
+def catch_up(streams: CatalogStreamDispatcher, services: Services) -> None:
     """At start-up: half-written packs a stop left behind are removed, then the scheduled
     functions run once (the pack sweep writes what changes missed and removes stale packs)."""
-    storage = get_storage()
+    storage = services.storage
     if isinstance(storage, LocalDirectoryStorage) and storage.packs_root.is_dir():
         for leftover in storage.packs_root.glob("*/.incoming-*"):
             leftover.unlink(missing_ok=True)
     streams.run_schedules()
 
 
-def create_app(template_path: Path, *, access_log: bool = True) -> Starlette:
+def create_app(template_path: Path, services: Services, *, access_log: bool = True) -> Starlette:
+    """The whole app on one port, over ``services`` (installed as the process's, so that the
+    functions' handlers, which ask ``bootstrap.services()``, use them too)."""
+    install(services)
+    register_name_convertor()
     template = read_template(template_path)
     dispatcher = S3EventDispatcher(template.s3_subscriptions)
     streams = CatalogStreamDispatcher(template.stream_subscriptions, template.schedules)
 
-    storage = get_storage()
+    storage = services.storage
+    changes = services.changes
     watcher: DirectoryWatcher | None = None
-    interval = get_settings().local_watch_seconds
+    interval = services.settings.local_watch_seconds
     if isinstance(storage, LocalDirectoryStorage) and template.s3_subscriptions and interval:
         watcher = DirectoryWatcher(storage.root, dispatcher, interval=interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        change_listeners.add(dispatcher)
+        changes.subscribe(ObjectChanged, dispatcher.on_change)
         dispatcher.start()
-        queues.queue_listeners.add(streams)
+        changes.subscribe(QueueChanged, streams)
         streams.start()
         try:  # a start-up that fails stops what it started: no thread outlives the server
+            # The local server writes the catalogue: its schema comes forward first.
+            await run_in_threadpool(services.migrate)
             if watcher is not None:
-                change_listeners.add(watcher.observe)
+                changes.subscribe(ObjectChanged, watcher.observe_change)
                 # What changed while the server was stopped, then what changes while it runs.
-                await run_in_threadpool(watcher.reconcile, get_catalog())
+                await run_in_threadpool(watcher.reconcile, services.catalog)
                 watcher.start()
-            await run_in_threadpool(catch_up, streams)
+            await run_in_threadpool(catch_up, streams, services)
             yield
         finally:
             if watcher is not None:
                 watcher.stop()
-                change_listeners.remove(watcher.observe)
-            change_listeners.remove(dispatcher)
+                changes.unsubscribe(ObjectChanged, watcher.observe_change)
+            changes.unsubscribe(ObjectChanged, dispatcher.on_change)
             dispatcher.stop()
-            queues.queue_listeners.remove(streams)
+            changes.unsubscribe(QueueChanged, streams)
             streams.stop()
 
     middleware = [Middleware(AccessLog)] if access_log else []
-    app = Starlette(routes=build_routes(template), middleware=middleware, lifespan=lifespan)
+    app = Starlette(
+        routes=build_routes(template, services), middleware=middleware, lifespan=lifespan
+    )
     install_error_handlers(app)
     app.state.dispatcher = dispatcher
     app.state.streams = streams
     app.state.watcher = watcher
     app.state.template = template
+    app.state.services = services
     return app

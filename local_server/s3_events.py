@@ -13,7 +13,7 @@ from urllib.parse import quote_plus
 from local_server.events import EventDispatcher
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.template import S3Subscription
-from smart_stream.storage.base import ObjectInfo
+from smart_stream.ports import ObjectChanged, ObjectInfo
 
 logger = logging.getLogger("local_server")
 
@@ -89,6 +89,9 @@ class S3EventDispatcher(EventDispatcher):
     def __call__(self, kind: str, info: ObjectInfo) -> None:
         if self.active:
             self.put(s3_event(kind, info, self.sequencer.next()))
+
+    def on_change(self, change: ObjectChanged) -> None:
+        self(change.kind, change.info)
 
     def deliver(self, event: dict[str, Any]) -> None:
         name = event["Records"][0]["eventName"]

@@ -2,8 +2,9 @@
 delivered to the functions the template subscribes to them (``PackQueueFunction``).
 
 Deployed, DynamoDB Streams sends a record for every write to the table (``KEYS_ONLY``: which
-item changed), and EventBridge runs the schedules. Locally ``queues`` tells its listeners of
-each queue change it makes; each becomes the record the stream would carry, one per batch.
+item changed), and EventBridge runs the schedules. Locally the catalogue adapter tells the
+change feed of each queue write; each becomes the record the stream would carry, one per
+batch.
 Each scheduled function runs once at start-up (catching up with what changed while the
 server was stopped), on the same worker, so it never overlaps a change being handled.
 """
@@ -21,8 +22,8 @@ from typing import Any
 from local_server.events import EventDispatcher
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.template import FunctionSpec, StreamSubscription
-from smart_stream.catalog.dynamodb import QUEUE_PK
-from smart_stream.domain.records import QueueRecord
+from smart_stream.adapters.aws.dynamodb import QUEUE_PK
+from smart_stream.ports import QueueChanged
 
 logger = logging.getLogger("local_server")
 
@@ -30,16 +31,13 @@ _STREAM_ARN = "arn:aws:dynamodb:local:000000000000:table/local-catalog/stream/lo
 _SCHEDULED = "Scheduled Event"
 
 
-def stream_record(
-    old: QueueRecord | None, new: QueueRecord | None, sequence: int
-) -> dict[str, Any]:
+def stream_record(change: QueueChanged, sequence: int) -> dict[str, Any]:
     """The stream record of one queue change (a ``KEYS_ONLY`` stream: the item's key)."""
-    changed = new or old
-    assert changed is not None
-    keys = {"pk": {"S": QUEUE_PK}, "sk": {"S": changed.name}}
+    keys = {"pk": {"S": QUEUE_PK}, "sk": {"S": change.name}}
+    event_name = "INSERT" if not change.existed else "MODIFY" if change.exists else "REMOVE"
     return {
         "eventID": f"local-{sequence}",
-        "eventName": "INSERT" if old is None else "REMOVE" if new is None else "MODIFY",
+        "eventName": event_name,
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",
         "awsRegion": "us-east-1",
@@ -82,7 +80,7 @@ def matches(pattern: Any, value: Any) -> bool:
 
 
 class CatalogStreamDispatcher(EventDispatcher):
-    """A ``queues`` listener: each queue change, as a stream record, to every subscribed
+    """A change-feed listener: each queue change, as a stream record, to every subscribed
     function whose filters let it through; and, when asked, each scheduled function's
     event. A record the function reports as failed (or a function that raises) is delivered
     again, twice at most, as Lambda retries a stream."""
@@ -95,9 +93,9 @@ class CatalogStreamDispatcher(EventDispatcher):
         self.schedules = list(schedules)
         self._sequence = itertools.count(1)
 
-    def __call__(self, old: QueueRecord | None, new: QueueRecord | None) -> None:
+    def __call__(self, change: QueueChanged) -> None:
         if self.subscriptions:
-            self.put(stream_record(old, new, next(self._sequence)))
+            self.put(stream_record(change, next(self._sequence)))
 
     def run_schedules(self) -> None:
         for function in self.schedules:

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from smart_stream.catalog import Catalog
+from smart_stream.adapters.local.directory import local_etag
 from smart_stream.domain.names import filename_problem
 from smart_stream.domain.records import AudioStatus
-from smart_stream.storage.base import ObjectInfo
-from smart_stream.storage.local import local_etag
+from smart_stream.ports import Catalog, ObjectChanged, ObjectInfo
 
 logger = logging.getLogger("local_server")
 
@@ -49,6 +48,9 @@ class DirectoryWatcher:
         self._thread: threading.Thread | None = None
 
     # Storage listener: writes through the app are catalogued by their own events.
+    def observe_change(self, change: ObjectChanged) -> None:
+        self.observe(change.kind, change.info)
+
     def observe(self, kind: str, info: ObjectInfo) -> None:
         with self._lock:
             if kind == "ObjectCreated":

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_caches import reset_caches
+from smart_stream.bootstrap import Services, install
+from smart_stream.settings import Settings
 from tests.audio import make_mp3
 from tests.aws_fixtures import create_bucket, create_catalog_table
 
@@ -36,6 +37,14 @@ APP_ENV = (
 )
 
 
+def fresh_services() -> Services:
+    """Services built from the environment as it is now, installed as the process's: what
+    the handlers under test (and ``bootstrap.services()``) use from here on."""
+    built = Services(Settings.from_env())
+    install(built)
+    return built
+
+
 @dataclass
 class AppEnv:
     backend: str
@@ -55,9 +64,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("API_TOKEN", TOKEN)
     monkeypatch.setenv("AUDIO_FILES_DIR", str(tmp_path / "audio"))
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "state"))
-    reset_caches()
+    install(None)  # built from this environment on first use
     yield
-    reset_caches()
+    install(None)
 
 
 @pytest.fixture
@@ -77,7 +86,7 @@ def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppEnv]
         create_catalog_table(boto3.client("dynamodb"), env.table)
         monkeypatch.setenv("S3_AUDIO_BUCKET", env.bucket)
         monkeypatch.setenv("CATALOG_TABLE", env.table)
-        reset_caches()
+        install(None)
         yield env
 
 
@@ -110,7 +119,7 @@ def moto_server_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_endpoi
     create_catalog_table(boto3.client("dynamodb", endpoint_url=moto_endpoint), env.table)
     monkeypatch.setenv("S3_AUDIO_BUCKET", env.bucket)
     monkeypatch.setenv("CATALOG_TABLE", env.table)
-    reset_caches()
+    install(None)
     return env
 
 
@@ -140,7 +149,7 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
 
     env_fixture = "local_env" if request.param == "local" else "moto_server_env"
     env: AppEnv = request.getfixturevalue(env_fixture)
-    app = create_app(ROOT / "template.yaml", access_log=False)
+    app = create_app(ROOT / "template.yaml", fresh_services(), access_log=False)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
@@ -154,6 +163,14 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     yield LiveServer(f"http://127.0.0.1:{port}", env, app)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def root() -> Services:
+    """The services of the test's environment (``app_env`` and friends set it up first)."""
+    from smart_stream.bootstrap import services
+
+    return services()
 
 
 @pytest.fixture(scope="session")

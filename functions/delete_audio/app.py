@@ -1,14 +1,15 @@
 """DeleteAudioFunction: DELETE /api/audio/{filename}, the object and its record."""
 
-from smart_stream.http.api import create_api, flag, json_response, lambda_handler_for, path_param
-from smart_stream.services import library
+from smart_stream.bootstrap import services
+from smart_stream.http.requests import flag, path_param
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
 
-app = create_api()
+app = create_api(services, writes=True)
 
 
 @app.delete("/api/audio/<filename>")
 def delete_audio(filename: str):
-    library.delete_audio(path_param(app, "filename"), force=flag(app, "force"))
+    services().library.delete(path_param(app, "filename"), force=flag(app, "force"))
     return json_response(204, None)
 
 

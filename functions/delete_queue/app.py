@@ -1,14 +1,15 @@
 """DeleteQueueFunction: DELETE /api/streams/{name} (409 while it is on a Yoto card)."""
 
-from smart_stream.http.api import create_api, flag, json_response, lambda_handler_for, path_param
-from smart_stream.services import queues
+from smart_stream.bootstrap import services
+from smart_stream.http.requests import flag, path_param
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
 
-app = create_api()
+app = create_api(services, writes=True)
 
 
 @app.delete("/api/streams/<name>")
 def delete_queue(name: str):
-    queues.delete_queue(path_param(app, "name"), force=flag(app, "force"))
+    services().queues.delete(path_param(app, "name"), force=flag(app, "force"))
     return json_response(204, None)
 
 

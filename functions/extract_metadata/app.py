@@ -12,26 +12,29 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 
-from smart_stream.http.api import logger
-from smart_stream.services import metadata
+from smart_stream.bootstrap import services
+from smart_stream.http.resolver import logger
+from smart_stream.ports import ObjectInfo
 
 
 @logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: Any) -> dict[str, int]:
+    root = services()
+    root.migrate()  # this function writes the catalogue: its schema comes forward first
     handled = 0
     for record in event.records:
         s3_object = record.s3.get_object
         name = unquote_plus(s3_object.key)  # keys arrive URL-encoded
         if record.event_name.startswith("ObjectRemoved"):
-            metadata.object_removed(name, sequencer=s3_object.sequencer)
+            root.pipeline.object_removed(name, sequencer=s3_object.sequencer)
         else:
-            metadata.object_created(
-                name,
+            stored = ObjectInfo(
+                name=name,
                 size=s3_object.size,
                 etag=s3_object.etag,
-                uploaded_at=datetime.fromisoformat(record.event_time.replace("Z", "+00:00")),
-                sequencer=s3_object.sequencer,
+                last_modified=datetime.fromisoformat(record.event_time.replace("Z", "+00:00")),
             )
+            root.pipeline.object_created(stored, sequencer=s3_object.sequencer)
         handled += 1
     return {"handled": handled}

@@ -1,21 +1,20 @@
 """GenerateTtsFunction: POST /api/audio/generate-tts, a story spoken into the library."""
 
-from smart_stream.http.api import (
-    create_api,
-    json_body,
-    json_response,
-    lambda_handler_for,
-    request_base,
-)
-from smart_stream.services import tts
+from smart_stream.bootstrap import services
+from smart_stream.http.requests import json_body, request_base
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.views import TtsRequest, Views
+from smart_stream.services.tts import Story
 
-app = create_api()
+app = create_api(services, writes=True)
 
 
 @app.post("/api/audio/generate-tts")
 def generate_tts():
-    request = json_body(app, tts.TtsRequest)
-    return json_response(201, tts.generate_tts(request, request_base=request_base(app)))
+    request = json_body(app, TtsRequest)
+    root = services()
+    record = root.stories.generate(Story(**request.model_dump()))
+    return json_response(201, Views(root.urls, request_base(app)).audio_file(record))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -1,22 +1,18 @@
 """GetQueueFunction: GET /api/streams/{name}/queue."""
 
-from smart_stream.http.api import (
-    create_api,
-    json_response,
-    lambda_handler_for,
-    path_param,
-    request_base,
-)
-from smart_stream.services import queues
+from smart_stream.bootstrap import services
+from smart_stream.http.requests import path_param, request_base
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.views import Views
 
-app = create_api()
+app = create_api(services)
 
 
 @app.get("/api/streams/<name>/queue")
 def get_queue(name: str):
-    return json_response(
-        200, queues.get_queue(path_param(app, "name"), request_base=request_base(app))
-    )
+    root = services()
+    record = root.queues.get(path_param(app, "name"))
+    return json_response(200, Views(root.urls, request_base(app)).queue(record))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -1,8 +1,9 @@
 """HealthFunction: GET /api/health, open to all, touches nothing."""
 
-from smart_stream.http.api import create_api, json_response, lambda_handler_for
+from smart_stream.bootstrap import services
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
 
-app = create_api(public=True)
+app = create_api(services, public=True)
 
 
 @app.get("/api/health")

@@ -1,26 +1,20 @@
 """ListAudioFunction: GET /api/audio/list, a page of the catalogue."""
 
-from smart_stream.http.api import (
-    create_api,
-    json_response,
-    lambda_handler_for,
-    query_param,
-    request_base,
-)
-from smart_stream.services import library
+from smart_stream.bootstrap import services
+from smart_stream.http.requests import encode_token, list_query, request_base
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.views import Views
 
-app = create_api()
+app = create_api(services)
 
 
 @app.get("/api/audio/list")
 def list_audio():
-    files = library.list_audio(
-        limit=query_param(app, "limit"),
-        next_token=query_param(app, "next_token"),
-        status=query_param(app, "status"),
-        request_base=request_base(app),
-    )
-    return json_response(200, files)
+    query = list_query(app)
+    root = services()
+    page = root.library.page(limit=query.limit, after=query.after, statuses=query.statuses)
+    next_token = encode_token(page.after) if page.after else None
+    return json_response(200, Views(root.urls, request_base(app)).audio_list(page, next_token))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -1,14 +1,17 @@
 """ListQueuesFunction: GET /api/streams, every queue."""
 
-from smart_stream.http.api import create_api, json_response, lambda_handler_for, request_base
-from smart_stream.services import queues
+from smart_stream.bootstrap import services
+from smart_stream.http.requests import request_base
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.views import Views
 
-app = create_api()
+app = create_api(services)
 
 
 @app.get("/api/streams")
 def list_queues():
-    return json_response(200, queues.list_queues(request_base=request_base(app)))
+    root = services()
+    return json_response(200, Views(root.urls, request_base(app)).queue_list(root.queues.all()))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -2,11 +2,11 @@
 
 Two triggers:
 - the catalogue's DynamoDB stream (``KEYS_ONLY``; the template's filter passes queue items
-  only): each record names a queue that changed, and ``packs.sync`` makes its packs match
+  only): each record names a queue that changed, and ``Packs.sync`` makes its packs match
   the queue as the catalogue has it now. A record that fails is reported alone
   (``ReportBatchItemFailures``): the records before it are done with, and the batch is
   retried from it (twice, then its place goes to the failure queue);
-- an hourly schedule (an EventBridge "Scheduled Event"): ``packs.sweep`` catches up with
+- an hourly schedule (an EventBridge "Scheduled Event"): ``Packs.sweep`` catches up with
   every queue, whatever changes were missed.
 """
 
@@ -19,8 +19,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from smart_stream.http.api import logger
-from smart_stream.services import packs
+from smart_stream.bootstrap import services
+from smart_stream.http.resolver import logger
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -28,13 +28,13 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def pack_one(record: DynamoDBRecord) -> None:
     keys = record.dynamodb.keys if record.dynamodb else None
     if keys and keys.get("sk"):
-        packs.sync(str(keys["sk"]))
+        services().packs.sync(str(keys["sk"]))
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "Records" not in event:  # the schedule
-        packs.sweep()
+        services().packs.sweep()
         return {"swept": True}
     return dict(
         process_partial_response(

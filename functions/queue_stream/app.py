@@ -4,6 +4,7 @@ An ASGI app run by uvicorn behind the Lambda Web Adapter (run.sh), so the respon
 the local server mounts the same app.
 """
 
-from smart_stream.device.queue_stream import create_queue_stream_app
+from smart_stream.bootstrap import services
+from smart_stream.device.queue_route import create_queue_stream_app
 
-app = create_queue_stream_app()
+app = create_queue_stream_app(lambda: services().device)

@@ -1,21 +1,18 @@
 """SearchAudioFunction: GET /api/audio/search?q=, over names, tags and transcripts."""
 
-from smart_stream.http.api import (
-    create_api,
-    json_response,
-    lambda_handler_for,
-    query_param,
-    request_base,
-)
-from smart_stream.services import library
+from smart_stream.bootstrap import services
+from smart_stream.http.requests import query_param, request_base
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.views import Views
 
-app = create_api()
+app = create_api(services)
 
 
 @app.get("/api/audio/search")
 def search_audio():
-    found = library.search_audio(query_param(app, "q", "query"), request_base=request_base(app))
-    return json_response(200, found)
+    root = services()
+    found = root.library.search(query_param(app, "q", "query") or "")
+    return json_response(200, Views(root.urls, request_base(app)).search_result(found))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -4,6 +4,7 @@ An ASGI app run by uvicorn behind the Lambda Web Adapter (run.sh), so the respon
 the local server mounts the same app.
 """
 
-from smart_stream.device.streaming import create_stream_app
+from smart_stream.bootstrap import services
+from smart_stream.device.file_route import create_stream_app
 
-app = create_stream_app()
+app = create_stream_app(lambda: services().device)

@@ -2,11 +2,13 @@
 
 import base64
 
-from smart_stream.http.api import create_api, flag, json_response, lambda_handler_for, request_base
+from smart_stream.bootstrap import services
 from smart_stream.http.multipart import parse_upload
-from smart_stream.services import library
+from smart_stream.http.requests import flag, request_base
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.views import Views
 
-app = create_api()
+app = create_api(services, writes=True)
 
 
 @app.post("/api/audio/upload")
@@ -16,14 +18,11 @@ def upload_audio():
     raw = event.body or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
     upload = parse_upload(event.headers.get("content-type", ""), body)
-    audio = library.upload_audio(
-        upload.filename,
-        upload.source,
-        upload.size,
-        overwrite=flag(app, "overwrite"),
-        request_base=request_base(app),
+    root = services()
+    record = root.library.upload(
+        upload.filename, upload.source, upload.size, overwrite=flag(app, "overwrite")
     )
-    return json_response(201, audio)
+    return json_response(201, Views(root.urls, request_base(app)).audio_file(record))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -1,22 +1,18 @@
 """UploadUrlFunction: POST /api/audio/upload-url, a presigned POST for large files."""
 
-from smart_stream.domain.records import UploadUrlRequest
-from smart_stream.http.api import (
-    create_api,
-    json_body,
-    json_response,
-    lambda_handler_for,
-    request_base,
-)
-from smart_stream.services import library
+from smart_stream.bootstrap import services
+from smart_stream.http.requests import json_body, request_base
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.views import UploadUrlRequest, upload_url_response
 
-app = create_api()
+app = create_api(services)
 
 
 @app.post("/api/audio/upload-url")
 def upload_url():
     request = json_body(app, UploadUrlRequest)
-    return json_response(201, library.create_upload_url(request, request_base=request_base(app)))
+    post = services().library.upload_url(request.filename, request.size, base_url=request_base(app))
+    return json_response(201, upload_url_response(post))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -1,18 +1,13 @@
 """YotoCardFunction: GET (the MYO content JSON), POST (push to Yoto) and DELETE (remove from
 Yoto) /api/streams/{name}/yoto-card."""
 
+from smart_stream.bootstrap import services
 from smart_stream.domain.errors import UnprocessableError
-from smart_stream.http.api import (
-    create_api,
-    json_response,
-    lambda_handler_for,
-    path_param,
-    query_param,
-    request_base,
-)
-from smart_stream.services import queues, yoto
+from smart_stream.http.requests import path_param, query_param, request_base
+from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.views import Views
 
-app = create_api()
+app = create_api(services, writes=True)
 
 
 def _chapters() -> bool:
@@ -25,22 +20,24 @@ def _chapters() -> bool:
 
 @app.get("/api/streams/<name>/yoto-card")
 def card_content(name: str):
-    record = queues.get_record(path_param(app, "name"))
-    content = yoto.card_content(record, request_base=request_base(app), chapters=_chapters())
+    root = services()
+    record = root.queues.get(path_param(app, "name"))
+    content = root.yoto_cards.content(record, request_base=request_base(app), chapters=_chapters())
     return json_response(200, content)
 
 
 @app.post("/api/streams/<name>/yoto-card")
 def push_card(name: str):
-    created, queue = yoto.push_card(
+    root = services()
+    created, record = root.yoto_cards.push(
         path_param(app, "name"), request_base=request_base(app), chapters=_chapters()
     )
-    return json_response(201 if created else 200, queue)
+    return json_response(201 if created else 200, Views(root.urls, request_base(app)).queue(record))
 
 
 @app.delete("/api/streams/<name>/yoto-card")
 def remove_card(name: str):
-    yoto.remove_card(path_param(app, "name"))
+    services().yoto_cards.remove(path_param(app, "name"))
     return json_response(204, None)
 
 

@@ -1,4 +1,4 @@
-"""probe_mp3: what an upload is (stream parameters, duration, tags), or NotMp3Error (415)."""
+"""analyse_upload: what an upload is (stream parameters, duration, tags), or NotMp3Error (415)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from smart_stream.audio.probe import SYNC_WINDOW, probe_mp3
+from smart_stream.audio.analysis import HEAD_WINDOW as SYNC_WINDOW
+from smart_stream.audio.analysis import analyse_upload
 from smart_stream.domain.errors import NotMp3Error
 from tests.audio import add_id3, make_mp3, pcm_tone
 
 
 def probe(data: bytes):
-    return probe_mp3(io.BytesIO(data))
+    return analyse_upload(io.BytesIO(data)).info
 
 
 def decoded_seconds(data: bytes) -> float:
@@ -140,7 +141,7 @@ def test_layer_two_audio_is_refused_with_a_clear_reason():
 @example(b"\xff\xfb" * 100)
 @example(b"ID3" + b"\x00" * 50)
 def test_random_bytes_are_refused(data):
-    """Given random bytes (which mutagen alone sometimes takes for audio), probe_mp3 refuses
+    """Given random bytes (which mutagen alone sometimes takes for audio), analyse_upload refuses
     them with NotMp3Error and nothing else."""
     with pytest.raises(NotMp3Error):
         probe(data)

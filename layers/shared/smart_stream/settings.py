@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-#: Largest file the upload function takes in one request; larger files use the upload URL.
-#: A Lambda request payload is capped at 6 MB and HTTP API base64-encodes binary bodies.
-MAX_UPLOAD_BYTES = 4 * 1024 * 1024
-#: Largest file the presigned upload URL admits (S3's single-PUT/POST limit).
-MAX_PRESIGNED_UPLOAD_BYTES = 5 * 1024**3
 
 
 class Settings(BaseModel):
@@ -84,6 +78,14 @@ class Settings(BaseModel):
         # A template parameter left empty arrives as "": treat it as unset.
         return value or None
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment gives (``os.environ`` unless told otherwise)."""
+        environ = os.environ if environ is None else environ
+        return cls.model_validate(
+            {name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ}
+        )
+
     @property
     def speech_engine(self) -> str:
         return self.tts_engine or ("polly" if self.s3_audio_bucket else "local")
@@ -95,11 +97,3 @@ class Settings(BaseModel):
     @property
     def uses_dynamodb(self) -> bool:
         return self.catalog_table is not None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    environ = os.environ
-    return Settings.model_validate(
-        {name: environ[name.upper()] for name in Settings.model_fields if name.upper() in environ}
-    )

@@ -10,11 +10,12 @@ without a header (or with one that lies) is scanned, once, frame by frame, in co
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from smart_stream.audio.frames import (
-    ID3V1_SIZE,
     ID3V2_HEADER_SIZE,
     LONGEST_FRAME,
     TAIL_WINDOW,
@@ -27,6 +28,7 @@ from smart_stream.audio.frames import (
     trailing_tag_size,
 )
 from smart_stream.audio.ranged_file import RangedFile
+from smart_stream.audio.tags import read_tags
 from smart_stream.domain.errors import NotMp3Error
 from smart_stream.domain.records import AudioInfo
 
@@ -36,11 +38,6 @@ HEAD_WINDOW = 64 * 1024
 _RUN = 3
 #: Bytes looked at around the middle to tell a VBR stream without a header from CBR.
 MIDDLE_WINDOW = 8 * 1024
-#: Leading ID3v2 tags up to this size are read whole; larger ones (cover art) are walked
-#: frame header by frame header, and only the text frames wanted are read.
-WHOLE_TAG_LIMIT = 256 * 1024
-_WANTED_FRAMES = {b"TIT2": "title", b"TPE1": "artist", b"TALB": "album"}
-_MAX_TEXT_FRAME = 16 * 1024
 
 #: scan(start, end_inclusive) -> the bytes of that span, in chunks (one sequential read).
 Scan = Callable[[int, int], Iterable[bytes]]
@@ -53,17 +50,6 @@ class AudioAnalysis:
     audio_end: int  # exclusive
     frame: FrameHeader  # the first audio frame: what the stream is
     scanned: bool  # True when every frame was walked
-
-
-def _syncsafe(data: bytes) -> int:
-    value = 0
-    for b in data:
-        value = (value << 7) | (b & 0x7F)
-    return value
-
-
-def _to_syncsafe(value: int) -> bytes:
-    return bytes((value >> shift) & 0x7F for shift in (21, 14, 7, 0))
 
 
 def _leading_tags_end(f: RangedFile) -> int:
@@ -95,80 +81,6 @@ def _walk(window: bytes, pos: int, first: FrameHeader) -> tuple[int, list[int]]:
             return pos, bitrates
         bitrates.append(header.bitrate)
         pos += header.length
-
-
-def _read_tags(f: RangedFile, leading_end: int, trailing_start: int) -> dict[str, str]:
-    if leading_end:
-        tags = _id3v2_text(f)
-        if tags:
-            return tags
-    if trailing_start <= f.size - ID3V1_SIZE:
-        tail = f.pread(f.size - ID3V1_SIZE, f.size)
-        if tail[:3] == b"TAG":
-            return _id3v1_text(tail)
-    return {}
-
-
-def _id3v1_text(tag: bytes) -> dict[str, str]:
-    fields = {"title": tag[3:33], "artist": tag[33:63], "album": tag[63:93]}
-    found = {}
-    for key, raw in fields.items():
-        text = raw.split(b"\x00", 1)[0].decode("latin-1").strip()
-        if text:
-            found[key] = text
-    return found
-
-
-def _id3v2_text(f: RangedFile) -> dict[str, str]:
-    from mutagen import MutagenError
-    from mutagen.easyid3 import EasyID3
-
-    header = f.pread(0, ID3V2_HEADER_SIZE)
-    size = id3v2_size(header)
-    if size <= WHOLE_TAG_LIMIT:
-        tag = f.pread(0, size)
-    else:
-        tag = _text_frames_only(f, header, size)
-        if tag is None:
-            return {}
-    try:
-        easy = EasyID3(io.BytesIO(tag))
-    except (MutagenError, ValueError, EOFError):
-        return {}
-    found = {}
-    for key in ("title", "artist", "album"):
-        values = easy.get(key) or []
-        text = str(values[0]).strip() if values else ""
-        if text:
-            found[key] = text
-    return found
-
-
-def _text_frames_only(f: RangedFile, header: bytes, size: int) -> bytes | None:
-    """A small ID3v2 tag holding only the title/artist/album frames of a large one, read
-    frame header by frame header so that cover art is skipped, not downloaded."""
-    major, flags = header[3], header[5]
-    if major not in (3, 4) or flags & 0x80:  # v2.2 or whole-tag unsynchronisation
-        return None
-    pos = ID3V2_HEADER_SIZE
-    if flags & 0x40:  # extended header
-        raw = f.pread(pos, pos + 4)
-        pos += _syncsafe(raw) if major == 4 else int.from_bytes(raw, "big") + 4
-    frames = []
-    wanted = set(_WANTED_FRAMES)
-    while wanted and pos + 10 <= size:
-        frame_header = f.pread(pos, pos + 10)
-        frame_id = frame_header[:4]
-        if not frame_id.strip(b"\x00"):
-            break  # padding
-        raw = frame_header[4:8]
-        length = _syncsafe(raw) if major == 4 else int.from_bytes(raw, "big")
-        if frame_id in wanted and length <= _MAX_TEXT_FRAME:
-            frames.append(f.pread(pos, pos + 10 + length))
-            wanted.discard(frame_id)
-        pos += 10 + length
-    body = b"".join(frames)
-    return b"ID3" + bytes([major, 0, 0]) + _to_syncsafe(len(body)) + body
 
 
 def _mutagen_xing(f: RangedFile, first_pos: int) -> tuple[float, int, bool] | None:
@@ -236,7 +148,7 @@ def analyse_mp3(f: RangedFile, scan: Scan) -> AudioAnalysis:
     kind = info_frame_kind(head, rel, first)
     audio_start = first_pos + (first.length if kind else 0)
     trailing_start = _trailing_tags_start(f, audio_start)
-    tags = _read_tags(f, leading_end, trailing_start)
+    tags = read_tags(f, leading_end, trailing_start)
 
     # The head: frames from the first audio frame on.
     head_rel = audio_start - leading_end
@@ -327,7 +239,9 @@ def _result(
     return AudioAnalysis(info, audio_start, audio_end, first, scanned)
 
 
-def analyse_file(source: io.BufferedIOBase | io.RawIOBase | io.BytesIO, size: int) -> AudioAnalysis:
+def analyse_file(
+    source: io.BufferedIOBase | io.RawIOBase | io.BytesIO | BinaryIO, size: int
+) -> AudioAnalysis:
     """Analyse a local seekable file object (an upload being checked)."""
 
     def fetch(start: int, end: int) -> bytes:
@@ -345,3 +259,10 @@ def analyse_file(source: io.BufferedIOBase | io.RawIOBase | io.BytesIO, size: in
             yield chunk
 
     return analyse_mp3(RangedFile(fetch, size), scan)
+
+
+def analyse_upload(source: BinaryIO) -> AudioAnalysis:
+    """Analyse a seekable upload from its start; ``NotMp3Error`` says why it is not an MP3."""
+    size = source.seek(0, os.SEEK_END)
+    source.seek(0)
+    return analyse_file(source, size)

@@ -3,6 +3,7 @@ without decoding audio (mutagen reads tags and duration; this finds real frames)
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 _BITRATES_KBPS = {
@@ -224,3 +225,24 @@ def foreign_gapless_samples(
     delay = (field[0] << 4) | (field[1] >> 4)
     padding = ((field[1] & 0x0F) << 8) | field[2]
     return delay + padding
+
+
+def whole_frames(chunks: Iterator[bytes]) -> Generator[bytes, None, None]:
+    """Re-cut a run of audio frames into pieces that each end on a frame boundary."""
+    carry = b""
+    for chunk in chunks:
+        buf = carry + chunk
+        pos = 0
+        while len(buf) - pos >= 4:
+            header = parse_frame_header(buf, pos)
+            if header is None:
+                pos = len(buf)  # not a frame (never inside a span): pass it on whole
+                break
+            if pos + header.length > len(buf):
+                break
+            pos += header.length
+        if pos:
+            yield buf[:pos]
+        carry = buf[pos:]
+    if carry:
+        yield carry

@@ -75,3 +75,43 @@ def split_text(text: str, limit: int) -> list[str]:
         _mark(len(current) - 1, token)
     flush(len(current))
     return [p for p in (part.strip() for part in parts) if p]
+
+
+_TAG = re.compile(r"<[^>]*>")
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+_ELEMENT = re.compile(r"<(/?)([A-Za-z][\w:.-]*)[^<>]*?(/?)>")
+
+
+def plain_text(text: str) -> str:
+    """The words of a text or an SSML body, tags gone and whitespace folded."""
+    return re.sub(r"\s+", " ", _TAG.sub(" ", text)).strip()
+
+
+def name_from_text(text: str) -> str:
+    """A filename from the text's first words ("Once upon a time.mp3")."""
+    words = _WORD.findall(plain_text(text))[:6]
+    stem = " ".join(words)[:60].strip() or "Story"
+    return stem + ".mp3"
+
+
+def balance_ssml(parts: list[str]) -> list[str]:
+    """Parts of one SSML body, each made well-formed: an element a cut leaves open is closed
+    at the end of its part and opened again (same attributes) at the start of the next."""
+    balanced = []
+    open_elements: list[tuple[str, str]] = []  # (name, its opening tag)
+    for part in parts:
+        reopened = "".join(tag for _, tag in open_elements)
+        for match in _ELEMENT.finditer(part):
+            closing, name, self_closing = match.groups()
+            if self_closing:
+                continue
+            if not closing:
+                open_elements.append((name, match.group(0)))
+                continue
+            for index in range(len(open_elements) - 1, -1, -1):
+                if open_elements[index][0] == name:
+                    del open_elements[index:]
+                    break
+        closed = "".join(f"</{name}>" for name, _ in reversed(open_elements))
+        balanced.append(reopened + part + closed)
+    return balanced

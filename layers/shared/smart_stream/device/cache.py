@@ -13,16 +13,21 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from smart_stream.settings import get_settings
-
 T = TypeVar("T")
 
 _LIMIT = 1024
 
 
 class DeviceCache(Generic[T]):
-    def __init__(self, fetch: Callable[[str], T | None]) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str], T | None],
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._fetch = fetch
+        self._ttl = ttl
+        self._clock = clock
         self._lock = threading.Lock()
         self._items: dict[str, tuple[float, T]] = {}
         # Bumped by every forget: a fetch that began before a write must not store what it
@@ -30,8 +35,8 @@ class DeviceCache(Generic[T]):
         self._generation = 0
 
     def get(self, key: str) -> T | None:
-        ttl = get_settings().device_cache_seconds
-        now = time.monotonic()
+        ttl = self._ttl
+        now = self._clock()
         with self._lock:
             hit = self._items.get(key)
             if hit is not None and hit[0] > now:

@@ -100,3 +100,75 @@ class ServiceUnavailableError(SmartStreamError):
 
 class BadGatewayError(SmartStreamError):
     code = "bad_gateway"
+
+
+# Queues --------------------------------------------------------------------------------------
+
+
+class QueueNotFoundError(NotFoundError):
+    code = "queue_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No queue named {name!r}.")
+
+
+class QueueEmptyError(NotFoundError):
+    code = "queue_empty"
+
+
+class FilesNotFoundError(NotFoundError):
+    code = "audio_not_found"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            "These files are not in the library: " + ", ".join(repr(m) for m in missing) + "."
+        )
+        self.missing = missing
+
+
+class InvalidQueueNameError(BadRequestError):
+    code = "invalid_queue_name"
+
+
+class QueueHasCardError(ConflictError):
+    code = "queue_has_card"
+
+
+class AudioInUseError(ConflictError):
+    code = "audio_in_use"
+
+    def __init__(self, filename: str, queues: list[str]) -> None:
+        super().__init__(
+            f"{filename!r} is in the queue(s) {', '.join(queues)}; "
+            "remove it from them first, or add ?force=true to delete it and leave those queues."
+        )
+        self.queues = queues
+
+
+# Yoto ----------------------------------------------------------------------------------------
+
+
+class YotoSignInNeededError(UnauthorizedError):
+    code = "yoto_sign_in_needed"
+
+    def __init__(self, why: str = "") -> None:
+        super().__init__(
+            (why + " " if why else "")
+            + "Sign in to Yoto: POST /api/yoto/login, open the address it gives and enter the code."
+        )
+
+
+class YotoFailedError(BadGatewayError):
+    code = "yoto_failed"
+
+
+class NoPublicUrlError(ConflictError):
+    code = "no_public_url"
+
+
+class YotoNotConfiguredError(ConflictError):
+    code = "yoto_not_configured"
+
+
+class NoCardError(NotFoundError):
+    code = "no_card"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from smart_stream.domain.errors import InvalidFilenameError
+from smart_stream.domain.errors import InvalidFilenameError, InvalidQueueNameError
 
 MAX_FILENAME_BYTES = 255
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -69,3 +69,11 @@ def is_pack_key(key: str) -> bool:
 def validate_storage_key(key: str) -> str:
     """A filename, or a pack's key: the names storage reads and removes."""
     return key if is_pack_key(key) else validate_filename(key)
+
+
+def validate_queue_name(name: str) -> str:
+    if not is_valid_queue_name(name):
+        raise InvalidQueueNameError(
+            "A queue name is 1-64 characters of letters, digits, '-' and '_'."
+        )
+    return name

@@ -1,4 +1,5 @@
-"""Pydantic models at the edges: what the Catalog stores and what the API answers."""
+"""The records the app keeps: audio files, queues and stream cursors (the Catalog stores
+them; ``http.views`` turns them into the contract's JSON)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class AudioStatus(StrEnum):
 
 
 class AudioInfo(BaseModel):
-    """What reading an MP3's headers and tags tells (see ``audio_probe``)."""
+    """What reading an MP3's headers and tags tells (see ``audio.analysis``)."""
 
     duration: float | None = None
     bitrate: int | None = None
@@ -62,56 +63,6 @@ class AudioRecord(AudioInfo):
 
     #: Fields kept inside the app, never in the AudioFile JSON.
     INTERNAL: ClassVar[set[str]] = {"transcript", "credential_version", "audio_start", "audio_end"}
-
-    def matches(self, needle: str) -> bool:
-        """Case-insensitive search over the fields the contract names."""
-        fields = (self.filename, self.title, self.artist, self.album, self.transcript)
-        return any(needle in value.casefold() for value in fields if value)
-
-
-class AudioFile(AudioInfo):
-    """The ``AudioFile`` JSON of the HTTP contract."""
-
-    filename: str
-    size: int
-    etag: str
-    uploaded_at: datetime
-    status: AudioStatus
-    status_reason: str | None = None
-    transcript_status: str | None = None
-    url: str
-
-    @classmethod
-    def from_record(cls, record: AudioRecord, url: str) -> AudioFile:
-        return cls(**record.model_dump(exclude=AudioRecord.INTERNAL), url=url)
-
-
-class AudioList(BaseModel):
-    files: list[AudioFile]
-    next_token: str | None = None
-
-
-class SearchResult(BaseModel):
-    files: list[AudioFile]
-
-
-class UploadUrlRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    filename: str
-    size: int = Field(gt=0)
-
-
-class UploadUrlResponse(BaseModel):
-    url: str
-    fields: dict[str, str]
-    method: str = "POST"
-    expires_in: int
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
 
 
 class PlayMode(StrEnum):
@@ -169,34 +120,6 @@ class QueueRecord(BaseModel):
     @property
     def total_duration(self) -> float:
         return round(sum(entry.duration for entry in self.entries), 3)
-
-
-class Queue(BaseModel):
-    """The ``Queue`` JSON of the HTTP contract."""
-
-    name: str
-    title: str
-    description: str
-    files: list[str]
-    play_mode: PlayMode
-    stream_url: str
-    total_duration: float
-    version: int
-    yoto_card_id: str | None
-    updated_at: datetime
-
-
-class QueueList(BaseModel):
-    queues: list[Queue]
-
-
-class QueueRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    files: list[str]
-    play_mode: PlayMode = PlayMode.SEQUENTIAL
-    title: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
 
 
 class StreamCursor(BaseModel):

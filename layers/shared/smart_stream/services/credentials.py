@@ -4,7 +4,7 @@ before the deletion never works again."""
 
 from __future__ import annotations
 
-from smart_stream.catalog import Catalog
+from smart_stream.ports import Catalog
 
 
 def _key(kind: str, name: str) -> str:

@@ -1,13 +1,12 @@
-"""boto3 clients and resources, made once per process (cold start) and reused."""
+"""boto3 clients, as every AWS adapter wants them. ``bootstrap`` makes each once per
+process (a cold start pays for it once) and hands it to the adapters."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 
-@cache
-def client(service: str) -> Any:
+def make_client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 

@@ -4,48 +4,57 @@ server checks before it stores the file (same fields a client sends to S3)."""
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 
 from smart_stream.domain.errors import ForbiddenError
 from smart_stream.domain.names import validate_filename
-from smart_stream.services.auth import signing_key
-from smart_stream.storage.base import PresignedPost
+from smart_stream.ports import PresignedPost, Secrets
 
 LOCAL_UPLOAD_PATH = "/api/audio/local-upload"
 
 
-def _sign(policy: str) -> str:
-    return hmac.new(signing_key(), b"upload\n" + policy.encode(), hashlib.sha256).hexdigest()
+class LocalUploadForms:
+    def __init__(self, secrets: Secrets, clock: Callable[[], float] = time.time) -> None:
+        self._secrets = secrets
+        self._clock = clock
 
+    def _sign(self, policy: str) -> str:
+        key = self._secrets.signing_key()
+        return hmac.new(key, b"upload\n" + policy.encode(), hashlib.sha256).hexdigest()
 
-def sign_local_upload(name: str, *, max_size: int, expires_in: int, base_url: str) -> PresignedPost:
-    document = {"key": name, "max_size": max_size, "expires": int(time.time()) + expires_in}
-    policy = base64.b64encode(json.dumps(document, sort_keys=True).encode()).decode()
-    return PresignedPost(
-        url=base_url.rstrip("/") + LOCAL_UPLOAD_PATH,
-        fields={
-            "key": name,
-            "Content-Type": "audio/mpeg",
-            "policy": policy,
-            "signature": _sign(policy),
-        },
-    )
+    def sign(self, name: str, *, max_size: int, expires_in: int, base_url: str) -> PresignedPost:
+        expires = int(self._clock()) + expires_in
+        document = {"key": name, "max_size": max_size, "expires": expires}
+        policy = base64.b64encode(json.dumps(document, sort_keys=True).encode()).decode()
+        return PresignedPost(
+            url=base_url.rstrip("/") + LOCAL_UPLOAD_PATH,
+            fields={
+                "key": name,
+                "Content-Type": "audio/mpeg",
+                "policy": policy,
+                "signature": self._sign(policy),
+            },
+        )
 
-
-def verify_local_upload(fields: dict[str, str]) -> tuple[str, int]:
-    """The (filename, max size) a signed form allows; ``ForbiddenError`` if it is not one."""
-    policy = fields.get("policy", "")
-    signature = fields.get("signature", "")
-    if not policy or not hmac.compare_digest(signature.encode(), _sign(policy).encode()):
-        raise ForbiddenError("The upload form's signature does not match.")
-    document = json.loads(base64.b64decode(policy))
-    if document["expires"] < time.time():
-        raise ForbiddenError("The upload form has expired; ask for a new upload URL.")
-    if fields.get("key") != document["key"]:
-        raise ForbiddenError("The upload form's key does not match its policy.")
-    if fields.get("Content-Type", "audio/mpeg") != "audio/mpeg":
-        raise ForbiddenError("The upload form allows only Content-Type audio/mpeg.")
-    return validate_filename(document["key"]), int(document["max_size"])
+    def verify(self, fields: dict[str, str]) -> tuple[str, int]:
+        """The (filename, max size) a signed form allows; ``ForbiddenError`` if it is not one."""
+        policy = fields.get("policy", "")
+        signature = fields.get("signature", "")
+        if not policy or not hmac.compare_digest(signature.encode(), self._sign(policy).encode()):
+            raise ForbiddenError("The upload form's signature does not match.")
+        try:
+            document = json.loads(base64.b64decode(policy))
+        except (binascii.Error, ValueError):  # signed by us, so never expected
+            raise ForbiddenError("The upload form's policy cannot be read.") from None
+        if document["expires"] < self._clock():
+            raise ForbiddenError("The upload form has expired; ask for a new upload URL.")
+        if fields.get("key") != document["key"]:
+            raise ForbiddenError("The upload form's key does not match its policy.")
+        if fields.get("Content-Type", "audio/mpeg") != "audio/mpeg":
+            raise ForbiddenError("The upload form allows only Content-Type audio/mpeg.")
+        return validate_filename(document["key"]), int(document["max_size"])

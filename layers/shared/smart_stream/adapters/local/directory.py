@@ -14,13 +14,14 @@ from typing import BinaryIO
 
 from smart_stream.domain.errors import AudioExistsError, AudioNotFoundError, ObjectChangedError
 from smart_stream.domain.names import PACK_PREFIX, filename_problem, is_pack_key, validate_filename
-from smart_stream.storage.base import (
+from smart_stream.ports import (
+    ChangeFeed,
     Chunk,
+    ObjectChanged,
     ObjectInfo,
     ObjectStream,
     PresignedPost,
     Span,
-    notify_change,
 )
 
 _TEMP_PREFIX = ".incoming-"
@@ -44,12 +45,15 @@ class LocalDirectoryStorage:
         *,
         packs_root: Path | None = None,
         upload_signer: Callable[..., PresignedPost] | None = None,
+        changes: ChangeFeed | None = None,
     ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         # Packs live apart from the audio folder, which holds the library's files only.
         self.packs_root = Path(packs_root) if packs_root else self.root.parent / ".packs"
         self._upload_signer = upload_signer
+        #: Told of every file stored or removed (the local server's S3 events).
+        self.changes = changes or ChangeFeed()
 
     def _path(self, name: str) -> Path:
         """A library file's path (what is written and removed as a file)."""
@@ -169,7 +173,7 @@ class LocalDirectoryStorage:
             temp.unlink(missing_ok=True)
             raise
         info = self._info(name, final.stat())
-        notify_change("ObjectCreated", info)
+        self.changes.publish(ObjectChanged("ObjectCreated", info))
         return info
 
     def put_pack(self, key: str, chunks: Iterable[Chunk]) -> ObjectInfo:
@@ -212,7 +216,7 @@ class LocalDirectoryStorage:
             path.unlink()
         except FileNotFoundError:
             raise AudioNotFoundError(name) from None
-        notify_change("ObjectRemoved", info)
+        self.changes.publish(ObjectChanged("ObjectRemoved", info))
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
         with os.scandir(self.root) as entries:

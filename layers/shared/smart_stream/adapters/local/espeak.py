@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from smart_stream.domain.errors import UnprocessableError
-from smart_stream.speech.base import Pcm, Voice
+from smart_stream.ports import Pcm, Voice
 
 DEFAULT_VOICE = "en"
 _SYNCHRONOUS = 2  # AUDIO_OUTPUT_SYNCHRONOUS: samples come back through the callback

@@ -23,14 +23,14 @@ from smart_stream.domain.names import (
     validate_filename,
     validate_storage_key,
 )
-from smart_stream.storage.base import (
+from smart_stream.ports import (
+    ChangeFeed,
     Chunk,
-    ChunkReader,
+    ObjectChanged,
     ObjectInfo,
     ObjectStream,
     PresignedPost,
     Span,
-    notify_change,
 )
 
 if TYPE_CHECKING:
@@ -65,12 +65,37 @@ def _translate(exc: Exception, name: str) -> Exception:
     return ServiceUnavailableError("Audio storage is unavailable; try again shortly.")
 
 
+class ChunkReader(io.RawIOBase):
+    """A readable file over an iterable of chunks, for uploads that want a file object."""
+
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk).cast("B")
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
 class S3Storage:
     """The Storage port over an S3 bucket."""
 
-    def __init__(self, bucket: str, client: S3Client) -> None:
+    def __init__(self, bucket: str, client: S3Client, changes: ChangeFeed | None = None) -> None:
         self.bucket = bucket
         self.client = client
+        #: Told of every file stored or removed through this adapter (deployed, S3 sends its
+        #: own events and nothing listens here; the local server on S3 turns them into those).
+        self.changes = changes or ChangeFeed()
 
     def _info(self, name: str, response: dict[str, Any], size: int) -> ObjectInfo:
         return ObjectInfo(
@@ -189,7 +214,7 @@ class S3Storage:
         except BotoCoreError as exc:
             raise _translate(exc, name) from exc
         info = self.head(name)
-        notify_change("ObjectCreated", info)
+        self.changes.publish(ObjectChanged("ObjectCreated", info))
         return info
 
     def put_pack(self, key: str, chunks: Iterable[Chunk]) -> ObjectInfo:
@@ -236,7 +261,7 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=validate_filename(name))
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, name) from exc
-        notify_change("ObjectRemoved", info)
+        self.changes.publish(ObjectChanged("ObjectRemoved", info))
 
     def iter_objects(self) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")

@@ -7,15 +7,15 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
-from smart_stream.catalog.base import (
+from smart_stream.adapters.catalog_rows import (
     SCHEMA_VERSION,
     TOMBSTONE,
-    Page,
+    QueueParser,
     normalize_sequencer,
-    parse_queue,
     search_text,
 )
 from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, StreamCursor
+from smart_stream.ports import AudioChanged, ChangeFeed, Page, QueueChanged
 
 
 def _migrate_to_1(db: sqlite3.Connection) -> None:
@@ -58,39 +58,57 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 class SqliteCatalog:
     """One connection per thread (sqlite3 objects stay in their thread); WAL so readers
-    never wait on a writer."""
+    never wait on a writer. The file is opened, and its schema brought forward, by the first
+    call that needs it: a local catalogue is only ever opened by the app that owns it.
 
-    def __init__(self, path: Path) -> None:
+    Every write is told to ``changes``: the local stand-in for the table's DynamoDB stream,
+    and what tells the device caches of this process to forget what changed."""
+
+    def __init__(self, path: Path, changes: ChangeFeed | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.changes = changes or ChangeFeed()
         self._local = threading.local()
-        self._migrate()
+        self._migrating = threading.Lock()
+        self._migrated = False
+        self._parse_queue = QueueParser()
 
     def _db(self) -> sqlite3.Connection:
+        if not self._migrated:
+            self.migrate()
+        return self._connection()
+
+    def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
 
-    def _migrate(self) -> None:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has schema {version}, newer than this code's {SCHEMA_VERSION}."
-                )
-            for step in MIGRATIONS[version:]:
-                step(db)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    def migrate(self) -> None:
+        # One thread at a time: two first migrations at once would find the database locked.
+        with self._migrating:
+            if self._migrated:
+                return
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"{self.path} has schema {version}, newer than this code's "
+                        f"{SCHEMA_VERSION}."
+                    )
+                for step in MIGRATIONS[version:]:
+                    step(db)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._migrated = True
 
     def schema_version(self) -> int:
         return int(self._db().execute("PRAGMA user_version").fetchone()[0])
@@ -115,16 +133,22 @@ class SqliteCatalog:
             search_text(record),
             record.model_dump_json(),
         )
-        return self._upsert(values, sequencer, keep_version)
+        return self._audio_changed(record.filename, self._upsert(values, sequencer, keep_version))
+
+    def _audio_changed(self, filename: str, written: bool) -> bool:
+        if written:
+            self.changes.publish(AudioChanged(filename))
+        return written
 
     def delete_audio(self, filename: str, *, sequencer: str | None = None) -> bool:
         if sequencer is None:
             cursor = self._db().execute(
                 "DELETE FROM audio_files WHERE filename = ? AND status != ?", (filename, TOMBSTONE)
             )
-            return cursor.rowcount > 0
+            return self._audio_changed(filename, cursor.rowcount > 0)
         existed = self.get_audio(filename) is not None
-        return self._upsert((filename, TOMBSTONE, "", ""), sequencer) and existed
+        written = self._upsert((filename, TOMBSTONE, "", ""), sequencer)
+        return self._audio_changed(filename, written) and existed
 
     def _upsert(
         self, values: tuple[str, str, str, str], sequencer: str | None, keep_version: bool = False
@@ -187,7 +211,7 @@ class SqliteCatalog:
 
     def get_queue(self, name: str) -> QueueRecord | None:
         row = self._db().execute("SELECT record FROM queues WHERE name = ?", (name,)).fetchone()
-        return None if row is None else parse_queue(row[0])
+        return None if row is None else self._parse_queue(row[0])
 
     def put_queue(self, record: QueueRecord, *, expected_version: int | None) -> bool:
         values = (record.name, record.version, record.model_dump_json())
@@ -200,10 +224,16 @@ class SqliteCatalog:
                 "UPDATE queues SET version = ?, record = ? WHERE name = ? AND version = ?",
                 (record.version, values[2], record.name, expected_version),
             )
-        return cursor.rowcount > 0
+        if cursor.rowcount == 0:
+            return False
+        self.changes.publish(QueueChanged(record.name, expected_version is not None, True))
+        return True
 
     def delete_queue(self, name: str) -> bool:
-        return self._db().execute("DELETE FROM queues WHERE name = ?", (name,)).rowcount > 0
+        if self._db().execute("DELETE FROM queues WHERE name = ?", (name,)).rowcount == 0:
+            return False
+        self.changes.publish(QueueChanged(name, True, False))
+        return True
 
     def list_queues(self) -> list[QueueRecord]:
         rows = self._db().execute("SELECT record FROM queues ORDER BY name").fetchall()

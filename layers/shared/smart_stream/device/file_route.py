@@ -11,9 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from smart_stream.catalog import get_catalog
-from smart_stream.device.asgi import device_app, device_request, read_ahead
-from smart_stream.device.cache import DeviceCache
+from smart_stream.device.app import device_app, device_request, register_name_convertor
 from smart_stream.device.conditions import (
     ByteRange,
     Outcome,
@@ -21,19 +19,16 @@ from smart_stream.device.conditions import (
     http_date,
     select_range,
 )
+from smart_stream.device.context import ContextProvider, DeviceContext
+from smart_stream.device.read_ahead import read_ahead
+from smart_stream.domain.credentials import AUDIO_KIND
 from smart_stream.domain.errors import AudioNotFoundError, ObjectChangedError
 from smart_stream.domain.names import validate_filename
 from smart_stream.domain.records import AudioRecord, AudioStatus
-from smart_stream.services import auth
-from smart_stream.services.library import AUDIO_KIND
-from smart_stream.settings import get_settings
-from smart_stream.storage import ObjectStream, get_storage
+from smart_stream.ports import Chunk, ObjectStream
+from smart_stream.services.urls import AUDIO_ROUTE
 
 CACHE_CONTROL = "private, max-age=300"
-
-
-#: Audio records by filename (the single-file route).
-records: DeviceCache[AudioRecord] = DeviceCache(lambda name: get_catalog().get_audio(name))
 
 
 def _headers(record: AudioRecord) -> dict[str, str]:
@@ -45,39 +40,37 @@ def _headers(record: AudioRecord) -> dict[str, str]:
     }
 
 
-def _lookup(filename: str) -> AudioRecord:
-    record = records.get(filename)
+def _lookup(context: DeviceContext, filename: str) -> AudioRecord:
+    record = context.audio_records.get(filename)
     if record is None or record.status is not AudioStatus.READY:
         raise AudioNotFoundError(filename)
     return record
 
 
-def _open(record: AudioRecord, byte_range: ByteRange | None) -> ObjectStream:
+def _open(
+    context: DeviceContext, record: AudioRecord, byte_range: ByteRange | None
+) -> ObjectStream:
     start, end = (byte_range.start, byte_range.end) if byte_range else (0, None)
-    return get_storage().open_range(
-        record.filename,
-        start,
-        end,
-        if_match=record.etag,
-        chunk_size=get_settings().stream_chunk_bytes,
+    return context.storage.open_range(
+        record.filename, start, end, if_match=record.etag, chunk_size=context.chunk_bytes
     )
 
 
-def _body(stream: ObjectStream) -> AsyncIterator[bytes]:
+def _body(stream: ObjectStream) -> AsyncIterator[Chunk]:
     # When the client goes away the body stops being consumed: storage reads stop with it.
     return read_ahead(iter(stream), stream.close)
 
 
-async def stream_audio(request: Request) -> Response:
+async def _stream_audio(request: Request, context: DeviceContext) -> Response:
     filename = validate_filename(request.path_params["filename"])
-    headers, credential = await device_request(request)
+    headers, credential = await device_request(request, context.access)
     # Twice at most: a cached record can name a version of the object that has since been
     # replaced (re-uploaded with ?overwrite=true); then answer from a fresh record rather
     # than fail the player with a 503.
     for attempt in range(2):
-        record = await run_in_threadpool(_lookup, filename)
+        record = await run_in_threadpool(_lookup, context, filename)
         await run_in_threadpool(
-            auth.require_device,
+            context.access.require_device,
             headers,
             credential,
             AUDIO_KIND,
@@ -100,11 +93,11 @@ async def stream_audio(request: Request) -> Response:
         if request.method == "HEAD":
             return Response(status_code=status, headers=response_headers, media_type="audio/mpeg")
         try:
-            stream = await run_in_threadpool(_open, record, byte_range)
+            stream = await run_in_threadpool(_open, context, record, byte_range)
         except (ObjectChangedError, AudioNotFoundError):
             # The object moved since the record was read (re-uploaded or deleted): forget the
             # record, and look again (a deleted file then answers 404).
-            records.forget(filename)
+            context.audio_records.forget(filename)
             if attempt:
                 raise
             continue
@@ -114,7 +107,12 @@ async def stream_audio(request: Request) -> Response:
     raise AssertionError("unreachable")
 
 
-def create_stream_app() -> Starlette:
+def create_stream_app(context: ContextProvider) -> Starlette:
     """The device function's ASGI app (also mounted by the local server)."""
+
+    async def stream_audio(request: Request) -> Response:
+        return await _stream_audio(request, context())
+
+    register_name_convertor()
     # :name so that a name with an encoded slash or line break reaches validation (400).
-    return device_app(Route("/api/audio/{filename:name}", stream_audio, methods=["GET", "HEAD"]))
+    return device_app(Route(AUDIO_ROUTE, stream_audio, methods=["GET", "HEAD"]))

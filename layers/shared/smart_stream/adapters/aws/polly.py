@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smart_stream.domain.errors import BadGatewayError, ServiceUnavailableError, UnprocessableError
-from smart_stream.speech.base import Pcm, Voice
+from smart_stream.ports import Pcm, Voice
 
 #: SynthesizeSpeech takes at most 3,000 billed characters a request.
 POLLY_MAX_CHARS = 3000

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smart_stream.catalog.base import (
+from smart_stream.adapters.catalog_rows import (
     SCHEMA_VERSION,
     TOMBSTONE,
-    Page,
+    QueueParser,
     normalize_sequencer,
-    parse_queue,
     search_text,
 )
 from smart_stream.domain.errors import ServiceUnavailableError
 from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, StreamCursor
+from smart_stream.ports import AudioChanged, ChangeFeed, Page, QueueChanged
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,12 +60,21 @@ def _status_filter(statuses: Collection[AudioStatus]) -> tuple[str, dict[str, An
 
 
 class DynamoCatalog:
-    def __init__(self, table: str, client: DynamoDBClient) -> None:
+    """Made without a request: a cold start reads nothing before its first request needs
+    it, and never writes. ``migrate`` is called only where writes are expected anyway.
+
+    Writes made through this adapter are told to ``changes`` (the device caches of this
+    process forget what changed; the table's own stream tells every other function)."""
+
+    def __init__(
+        self, table: str, client: DynamoDBClient, changes: ChangeFeed | None = None
+    ) -> None:
         self.table = table
         self.client = client
-        self._migrate()
+        self.changes = changes or ChangeFeed()
+        self._parse_queue = QueueParser()
 
-    def _migrate(self) -> None:
+    def migrate(self) -> None:
         item = _guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY)).get(
             "Item"
         )
@@ -104,7 +113,7 @@ class DynamoCatalog:
     def put_audio(
         self, record: AudioRecord, *, sequencer: str | None = None, keep_version: bool = False
     ) -> bool:
-        return self._update(
+        written = self._update(
             record.filename,
             "SET #status = :status, search_text = :search, #record = :record, etag = :etag",
             {
@@ -116,6 +125,9 @@ class DynamoCatalog:
             sequencer,
             keep_version,
         )
+        if written:
+            self.changes.publish(AudioChanged(record.filename))
+        return written
 
     def delete_audio(self, filename: str, *, sequencer: str | None = None) -> bool:
         if sequencer is None:
@@ -126,15 +138,21 @@ class DynamoCatalog:
                     ReturnValues="ALL_OLD",
                 )
             )
-            return "record" in response.get("Attributes", {})
-        existed = self.get_audio(filename) is not None
-        tombstone = self._update(
-            filename,
-            "SET #status = :status, search_text = :search REMOVE #record",
-            {":status": {"S": TOMBSTONE}, ":search": {"S": ""}},
-            sequencer,
-        )
-        return tombstone and existed
+            removed = "record" in response.get("Attributes", {})
+        else:
+            existed = self.get_audio(filename) is not None
+            # The tombstone is written whether or not a record was there: an older event
+            # arriving late must not bring the file back.
+            tombstone = self._update(
+                filename,
+                "SET #status = :status, search_text = :search REMOVE #record",
+                {":status": {"S": TOMBSTONE}, ":search": {"S": ""}},
+                sequencer,
+            )
+            removed = tombstone and existed
+        if removed:
+            self.changes.publish(AudioChanged(filename))
+        return removed
 
     def _update(
         self,
@@ -224,7 +242,7 @@ class DynamoCatalog:
                 TableName=self.table, Key={"pk": {"S": QUEUE_PK}, "sk": {"S": name}}
             )
         ).get("Item")
-        return None if item is None else parse_queue(item["record"]["S"])
+        return None if item is None else self._parse_queue(item["record"]["S"])
 
     def put_queue(self, record: QueueRecord, *, expected_version: int | None) -> bool:
         item = queue_item(record)
@@ -235,9 +253,12 @@ class DynamoCatalog:
                 "ConditionExpression": "version = :expected",
                 "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
             }
-        return _conditional(
+        written = _conditional(
             lambda: self.client.put_item(TableName=self.table, Item=item, **condition)
         )
+        if written:
+            self.changes.publish(QueueChanged(record.name, expected_version is not None, True))
+        return written
 
     def delete_queue(self, name: str) -> bool:
         response = _guard(
@@ -247,7 +268,10 @@ class DynamoCatalog:
                 ReturnValues="ALL_OLD",
             )
         )
-        return "Attributes" in response
+        if "Attributes" not in response:
+            return False
+        self.changes.publish(QueueChanged(name, True, False))
+        return True
 
     def list_queues(self) -> list[QueueRecord]:
         queues = []

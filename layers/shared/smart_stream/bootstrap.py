@@ -1,0 +1,287 @@
+"""The composition root: the one module that knows every piece.
+
+``Services`` builds, from one ``Settings``, the adapters the settings choose (S3 or a
+directory, DynamoDB or SQLite, Polly or eSpeak NG), the services over them and the caches
+they share, each once and only when first used, so a cold start pays for nothing it does not
+need. It also owns every cache of the process: the device records, forgotten through the
+change feed when what they hold changes, the layouts and the pack misses.
+
+Handlers and the local server ask ``services()`` for the process's instance; tests and
+benchmarks build their own and ``install`` it.
+
+Heavy libraries are imported inside the builders that need them, and nowhere else (see
+``make lint``'s import contracts): boto3 and botocore (the AWS adapters), the speech engines
+(eSpeak NG's library, Polly's client), lameenc (``audio.house_format``), httpx (the Yoto
+client), cryptography (the Yoto token store) and mutagen (tags).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
+from smart_stream.adapters.local.secrets import LocalSecrets
+from smart_stream.adapters.local.uploads import LocalUploadForms
+from smart_stream.device.cache import DeviceCache
+from smart_stream.device.context import DeviceContext
+from smart_stream.domain.records import AudioRecord, QueueRecord
+from smart_stream.ports import (
+    AudioChanged,
+    Catalog,
+    ChangeFeed,
+    QueueChanged,
+    Secrets,
+    SpeechEngine,
+    Storage,
+    YotoApi,
+)
+from smart_stream.services.access import Access
+from smart_stream.services.layouts import Layouts
+from smart_stream.services.library import Library
+from smart_stream.services.packs import PackMisses, Packs
+from smart_stream.services.pipeline import Pipeline
+from smart_stream.services.queues import Queues
+from smart_stream.services.tts import Stories
+from smart_stream.services.urls import DeviceUrls
+from smart_stream.services.versions import Versions
+from smart_stream.services.yoto_cards import YotoCards
+from smart_stream.services.yoto_signin import YotoConfig, YotoSignIn
+from smart_stream.settings import Settings
+
+T = TypeVar("T")
+
+#: The SQLite catalogue's file in DATA_DIR.
+SQLITE_FILENAME = "catalog.sqlite3"
+
+
+class Services:
+    """Everything the app is made of, for one ``Settings``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        #: Monotonic seconds (deadlines, cache lifetimes) and wall-clock seconds (expiries
+        #: stored in the catalogue); tests give their own.
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.sleep = sleep
+        #: What the adapters tell of the changes they make.
+        self.changes = ChangeFeed()
+        self._building = threading.RLock()
+        self._clients: dict[str, Any] = {}
+        self._migrated = False
+
+    def _once(self, build: Callable[[], T]) -> T:
+        # cached_property does not lock: two request threads must not build two catalogues.
+        with self._building:
+            return build()
+
+    def client(self, service: str) -> Any:
+        """The process's boto3 client of ``service`` (one each, thread-safe to share)."""
+        with self._building:
+            if service not in self._clients:
+                from smart_stream.adapters.aws.clients import make_client
+
+                self._clients[service] = make_client(service)
+            return self._clients[service]
+
+    # Ports ------------------------------------------------------------------------------------
+
+    @cached_property
+    def storage(self) -> Storage:
+        return self._once(self._make_storage)
+
+    def _make_storage(self) -> Storage:
+        settings = self.settings
+        if settings.s3_audio_bucket:
+            from smart_stream.adapters.aws.s3 import S3Storage
+
+            return S3Storage(settings.s3_audio_bucket, self.client("s3"), self.changes)
+        from smart_stream.adapters.local.directory import LocalDirectoryStorage
+
+        return LocalDirectoryStorage(
+            settings.audio_files_dir,
+            packs_root=settings.data_dir / "packs",
+            upload_signer=self.upload_forms.sign,
+            changes=self.changes,
+        )
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return self._once(self._make_catalog)
+
+    def _make_catalog(self) -> Catalog:
+        settings = self.settings
+        if settings.catalog_table:
+            from smart_stream.adapters.aws.dynamodb import DynamoCatalog
+
+            return DynamoCatalog(settings.catalog_table, self.client("dynamodb"), self.changes)
+        from smart_stream.adapters.local.sqlite import SqliteCatalog
+
+        return SqliteCatalog(settings.data_dir / SQLITE_FILENAME, self.changes)
+
+    def migrate(self) -> None:
+        """Bring the catalogue's schema forward, once per process. Only where writes are
+        expected calls it: the local server's start-up, and deployed the functions that
+        write the catalogue anyway; never a read-only or public function."""
+        with self._building:
+            if not self._migrated:
+                self.catalog.migrate()
+                self._migrated = True
+
+    @cached_property
+    def speech(self) -> SpeechEngine:
+        return self._once(self._make_speech)
+
+    def _make_speech(self) -> SpeechEngine:
+        if self.settings.speech_engine == "polly":
+            from smart_stream.adapters.aws.polly import PollySpeech
+
+            return PollySpeech(self.client("polly"))
+        from smart_stream.adapters.local.espeak import EspeakSpeech
+
+        return EspeakSpeech()
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        settings = self.settings
+        local = LocalSecrets(settings.data_dir, api_token=settings.api_token)
+        if not (settings.api_token_secret_arn or settings.signing_secret_arn):
+            return local
+        from smart_stream.adapters.aws.secrets import ManagedSecrets
+
+        return ManagedSecrets(
+            self.client("secretsmanager"),
+            api_token_arn=None if settings.api_token else settings.api_token_secret_arn,
+            signing_secret_arn=settings.signing_secret_arn,
+            max_age=settings.secret_cache_seconds,
+            fallback=local,
+        )
+
+    @cached_property
+    def upload_forms(self) -> LocalUploadForms:
+        return LocalUploadForms(self.secrets, self.wall_clock)
+
+    @cached_property
+    def yoto_api(self) -> YotoApi:
+        from smart_stream.adapters.yoto_http import YotoHttp
+
+        return YotoHttp(timeout=self.settings.yoto_timeout_seconds, sleep=self.sleep)
+
+    # Services ---------------------------------------------------------------------------------
+
+    @cached_property
+    def access(self) -> Access:
+        return Access(self.secrets)
+
+    @cached_property
+    def urls(self) -> DeviceUrls:
+        settings = self.settings
+        return DeviceUrls(
+            self.access,
+            public_base_url=settings.public_base_url,
+            audio_base_url=settings.audio_stream_base_url,
+            queue_base_url=settings.queue_stream_base_url,
+        )
+
+    @cached_property
+    def queues(self) -> Queues:
+        return Queues(self.catalog)
+
+    @cached_property
+    def versions(self) -> Versions:
+        return Versions(self.storage, self.catalog, self.queues)
+
+    @cached_property
+    def library(self) -> Library:
+        return Library(self.storage, self.catalog, self.versions, self.queues)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        return Pipeline(self.storage, self.catalog, self.versions, self.queues)
+
+    @cached_property
+    def stories(self) -> Stories:
+        return Stories(self.speech, self.storage, self.catalog, self.versions)
+
+    @cached_property
+    def layouts(self) -> Layouts:
+        return Layouts()
+
+    @cached_property
+    def packs(self) -> Packs:
+        misses = PackMisses(self.settings.device_cache_seconds, self.clock)
+        return Packs(self.storage, self.catalog, self.layouts, misses)
+
+    @cached_property
+    def yoto_signin(self) -> YotoSignIn:
+        settings = self.settings
+        config = YotoConfig(
+            client_id=settings.yoto_client_id,
+            api_base_url=settings.yoto_api_base_url,
+            auth_base_url=settings.yoto_auth_base_url,
+        )
+        return YotoSignIn(config, self.yoto_api, self.catalog, self.secrets, self.wall_clock)
+
+    @cached_property
+    def yoto_cards(self) -> YotoCards:
+        return YotoCards(self.queues, self.catalog, self.urls, self.yoto_signin)
+
+    # The device routes ------------------------------------------------------------------------
+
+    @cached_property
+    def device(self) -> DeviceContext:
+        return self._once(self._make_device)
+
+    def _make_device(self) -> DeviceContext:
+        settings = self.settings
+        ttl = settings.device_cache_seconds
+        catalog = self.catalog
+        audio_records: DeviceCache[AudioRecord] = DeviceCache(catalog.get_audio, ttl, self.clock)
+        queue_records: DeviceCache[QueueRecord] = DeviceCache(catalog.get_queue, ttl, self.clock)
+        # Writes in this process forget what they change at once (elsewhere, within ttl).
+        self.changes.subscribe(AudioChanged, lambda change: audio_records.forget(change.filename))
+        self.changes.subscribe(QueueChanged, lambda change: queue_records.forget(change.name))
+        return DeviceContext(
+            access=self.access,
+            storage=self.storage,
+            catalog=catalog,
+            audio_records=audio_records,
+            queue_records=queue_records,
+            layouts=self.layouts,
+            packs=self.packs,
+            chunk_bytes=settings.stream_chunk_bytes,
+            session_seconds=settings.stream_session_seconds,
+            session_bytes=settings.stream_session_bytes,
+            clock=self.clock,
+        )
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def services() -> Services:
+    """The process's services, built from the environment on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Services(Settings.from_env())
+        return _current
+
+
+def install(replacement: Services | None) -> None:
+    """Use ``replacement`` from now on (None: build afresh from the environment next time).
+    Tests and benchmarks install the services they built."""
+    global _current
+    with _lock:
+        _current = replacement

@@ -1,0 +1,141 @@
+"""Reading a management request: path and query parameters, flags, JSON bodies, and the
+typed values the services take (page size, statuses, play mode, the list's next token).
+Bad values keep their contract statuses: 400 for a malformed request, 422 for a value that
+is well-formed but not allowed."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from pydantic import BaseModel, ValidationError
+
+from smart_stream.domain.errors import BadRequestError, InvalidQueryError, UnprocessableError
+from smart_stream.domain.records import AudioStatus, PlayMode
+from smart_stream.services.library import VISIBLE
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+M = TypeVar("M", bound=BaseModel)
+
+
+def request_base(app: APIGatewayHttpResolver) -> str:
+    """The scheme and host the client used, as API Gateway reports them."""
+    event = app.current_event
+    headers = event.headers or {}
+    scheme = headers.get("x-forwarded-proto", "https")
+    host = event.request_context.domain_name or headers.get("host", "localhost")
+    return f"{scheme}://{host}"
+
+
+def path_param(app: APIGatewayHttpResolver, name: str) -> str:
+    # API Gateway hands path parameters over decoded; the raw path stays encoded.
+    return (app.current_event.path_parameters or {}).get(name, "")
+
+
+def query_param(app: APIGatewayHttpResolver, *names: str) -> str | None:
+    params = app.current_event.query_string_parameters or {}
+    for name in names:
+        if name in params:
+            return params[name]
+    return None
+
+
+def flag(app: APIGatewayHttpResolver, name: str) -> bool:
+    value = (query_param(app, name) or "").lower()
+    if value in {"", "false", "0", "no"}:
+        return False
+    if value in {"true", "1", "yes"}:
+        return True
+    raise UnprocessableError(f"{name} must be true or false.")
+
+
+def json_body(app: APIGatewayHttpResolver, model: type[M]) -> M:
+    """The request's JSON body as ``model``: 400 if it is not JSON, 422 if values are wrong."""
+    try:
+        # A base64 body that is not UTF-8 fails already in decoded_body: bad JSON too.
+        data = json.loads(app.current_event.decoded_body or "")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack ("[[[[..."), still bad JSON.
+        raise BadRequestError("The request body is not valid JSON.") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise UnprocessableError(f"The request body has invalid values: {problems}.") from None
+
+
+# Typed values ---------------------------------------------------------------------------------
+
+
+def statuses(raw: str | None) -> tuple[AudioStatus, ...]:
+    if raw is None or raw == "":
+        return VISIBLE
+    if raw == "all":
+        return tuple(AudioStatus)
+    try:
+        return tuple(AudioStatus(part.strip()) for part in raw.split(","))
+    except ValueError:
+        allowed = ", ".join(s.value for s in AudioStatus)
+        raise UnprocessableError(f"status must be one of {allowed} (or all).") from None
+
+
+def page_size(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UnprocessableError("limit must be a whole number.") from None
+    if value < 1:
+        raise UnprocessableError("limit must be at least 1.")
+    return min(value, MAX_PAGE_SIZE)
+
+
+def encode_token(after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+    # RecursionError: a forged token of deeply nested JSON ("[[[[...").
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+        raise InvalidQueryError("next_token is not one this API handed out.") from None
+    if not isinstance(after, str):
+        raise InvalidQueryError("next_token is not one this API handed out.")
+    return after
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    limit: int
+    after: str | None
+    statuses: tuple[AudioStatus, ...]
+
+
+def list_query(app: APIGatewayHttpResolver) -> ListQuery:
+    token = query_param(app, "next_token")
+    return ListQuery(
+        limit=page_size(query_param(app, "limit")),
+        after=decode_token(token) if token else None,
+        statuses=statuses(query_param(app, "status")),
+    )
+
+
+def play_mode(raw: str | None, default: PlayMode) -> PlayMode:
+    if not raw:
+        return default
+    try:
+        return PlayMode(raw)
+    except ValueError:
+        modes = ", ".join(m.value for m in PlayMode)
+        raise UnprocessableError(f"play_mode must be one of {modes}.") from None

@@ -1,0 +1,87 @@
+"""A queue on a Yoto card: its MYO content JSON, written to (or removed from) the parent's
+Yoto account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smart_stream.domain.card import StreamChapter, card_content, card_id_of
+from smart_stream.domain.errors import NoCardError, NoPublicUrlError, YotoFailedError
+from smart_stream.domain.records import QueueRecord
+from smart_stream.ports import Catalog
+from smart_stream.services.queues import Queues
+from smart_stream.services.urls import DeviceUrls
+from smart_stream.services.yoto_signin import YotoSignIn, response_json
+
+
+def _https(base: str) -> str:
+    if not base.startswith("https://"):
+        raise NoPublicUrlError(
+            f"A Yoto player needs a public https address, and this server's is {base}. "
+            "Set PUBLIC_BASE_URL to the https address that reaches it (a reverse proxy or a "
+            "tunnel; see the README), or use the deployed stack."
+        )
+    return base
+
+
+class YotoCards:
+    def __init__(
+        self, queues: Queues, catalog: Catalog, urls: DeviceUrls, signin: YotoSignIn
+    ) -> None:
+        self.queues = queues
+        self.catalog = catalog
+        self.urls = urls
+        self.signin = signin
+
+    def content(
+        self, record: QueueRecord, *, request_base: str, chapters: bool = False
+    ) -> dict[str, Any]:
+        """The MYO content JSON for a queue: one chapter streaming the whole queue, or (with
+        ``chapters``) a chapter per file, so the player's skip buttons move between files."""
+        if chapters:
+            _https(self.urls.audio_base(request_base))
+            items = []
+            for filename in record.files:
+                audio = self.catalog.get_audio(filename)
+                if audio is not None:
+                    title = audio.title or filename.rsplit(".", 1)[0]
+                    items.append(StreamChapter(title, self.urls.audio(audio, request_base)))
+        else:
+            _https(self.urls.queue_base(request_base))
+            items = [StreamChapter(record.title, self.urls.queue(record, request_base))]
+        return card_content(record.title, record.description, items, record.yoto_card_id)
+
+    def push(
+        self, name: str, *, request_base: str, chapters: bool = False
+    ) -> tuple[bool, QueueRecord]:
+        """Create the queue's card in the parent's Yoto account (True), or update the same
+        card (False). The card id is saved with the queue only once Yoto has answered with
+        it."""
+        record = self.queues.get(name)
+        payload = self.content(record, request_base=request_base, chapters=chapters)
+        response = self.signin.call("POST", "/content", json=payload)
+        if response.status_code == 404 and "cardId" in payload:
+            # The parent deleted the card in the Yoto app: make a new one.
+            record = record.model_copy(update={"yoto_card_id": None})
+            del payload["cardId"]
+            response = self.signin.call("POST", "/content", json=payload)
+        if response.status_code >= 400:
+            raise YotoFailedError(
+                f"Yoto refused the card (HTTP {response.status_code}); nothing was changed."
+            )
+        card_id = card_id_of(response_json(response))
+        if card_id is None:
+            raise YotoFailedError("Yoto's answer did not name the card; nothing was saved.")
+        created = record.yoto_card_id is None
+        return created, self.queues.set_card(name, card_id)
+
+    def remove(self, name: str) -> None:
+        record = self.queues.get(name)
+        if not record.yoto_card_id:
+            raise NoCardError(f"The queue {name!r} has no Yoto card.")
+        response = self.signin.call("DELETE", f"/content/{record.yoto_card_id}")
+        if response.status_code >= 400 and response.status_code != 404:
+            raise YotoFailedError(
+                f"Yoto refused to remove the card (HTTP {response.status_code}); it is still there."
+            )
+        self.queues.set_card(name, None)
