@@ -33,10 +33,11 @@ dev: $(STAMP) ## Start the local server on http://127.0.0.1:$(PORT), audio in ./
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) sam-install ## ruff, mypy, cfn-lint via sam validate --lint, sam build, actionlint
+lint: $(STAMP) sam-install ## ruff, mypy, import contracts, cfn-lint via sam validate --lint, sam build, actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(SAM_VENV)/bin/sam validate --lint
 	$(SAM_VENV)/bin/sam build
 	$(BIN)/actionlint .github/workflows/*.yml

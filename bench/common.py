@@ -26,7 +26,10 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smart_stream.bootstrap import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "bench" / "out"
@@ -286,25 +289,29 @@ def base_env(**settings: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def app_settings(**settings: str) -> Iterator[None]:
-    """Run the app's own code in this process with exactly these settings, then restore."""
-    from tests.app_caches import reset_caches
+def app_settings(**settings: str) -> Iterator[Services]:
+    """Run the app's own code in this process with exactly these settings (services built
+    from them, and installed), then restore."""
+    from smart_stream.bootstrap import Services, install
+    from smart_stream.settings import Settings
 
     saved = {k: os.environ.get(k) for k in (*APP_ENV, *AWS_ENV)}
     for name in APP_ENV:
         os.environ.pop(name, None)
     os.environ.update(AWS_ENV)
     os.environ.update(settings)
-    reset_caches()
+    built = Services(Settings.from_env())
+    built.migrate()
+    install(built)
     try:
-        yield
+        yield built
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        reset_caches()
+        install(None)
 
 
 def start_local_server(

@@ -1,8 +1,8 @@
 """Listing a big library: N catalogued files (records written with the app's own
-``get_catalog().put_audio``, a tiny object for each in S3) on the AWS backend, S3 and
+``Catalog.put_audio``, a tiny object for each in S3) on the AWS backend, S3 and
 DynamoDB in a moto server of their own.
 
-Figures: the time to list every file through ``smart_stream.services.library.list_audio`` pages of
+Figures: the time to list every file through ``Library.page`` pages of
 1000 (what the list function does, device URLs included) against the naive way
 (``list_objects_v2`` pages + one ``head_object`` per object), and their ratio; and the same
 ``list_audio`` walk on the local backend (SQLite) for reference.
@@ -42,9 +42,9 @@ def names(count: int) -> list[str]:
 
 def fill(count: int, put_object: Callable[[str], str] | None) -> None:
     """Catalogue ``count`` files (and store each tiny object first, when ``put_object``)."""
-    from smart_stream.catalog import get_catalog
+    from smart_stream.bootstrap import services
 
-    catalog = get_catalog()
+    catalog = services().catalog
 
     def one(name: str) -> None:
         etag = put_object(name) if put_object else '"0123456789abcdef0123456789abcdef"'
@@ -57,18 +57,22 @@ def fill(count: int, put_object: Callable[[str], str] | None) -> None:
 
 def list_all() -> tuple[float, int, int]:
     """(seconds, files, pages) of walking every page of the list function's logic."""
-    from smart_stream.services.library import list_audio
+    from smart_stream.bootstrap import services
+    from smart_stream.http.requests import decode_token, encode_token
+    from smart_stream.http.views import Views
 
+    root = services()
+    views = Views(root.urls, "http://127.0.0.1:8080")
     started = time.perf_counter()
     token: str | None = None
     files = pages = 0
     while True:
-        page = list_audio(
-            limit=PAGE, next_token=token, status=None, request_base="http://127.0.0.1:8080"
-        )
-        files += len(page.files)
+        # What ListAudioFunction does: the token parsed, a page read, the JSON made.
+        page = root.library.page(limit=PAGE, after=decode_token(token) if token else None)
+        answer = views.audio_list(page, encode_token(page.after) if page.after else None)
+        files += len(answer.files)
         pages += 1
-        token = page.next_token
+        token = answer.next_token
         if not token or pages > 10_000:
             break
     return time.perf_counter() - started, files, pages

@@ -1,6 +1,6 @@
 """What the metadata pipeline reads of one file: long CBR MP3s with an ordinary ID3v2 tag in
 front, in S3 (a moto server in its own process), analysed by
-``smart_stream.services.metadata.analyse_object`` in this process on the AWS backend.
+``smart_stream.services.pipeline.analyse_object`` in this process on the AWS backend.
 
 Figures, for each size (1, 10 and 100 MB; ``--full``: 1 MB, 100 MB and 1 GB, issue 3's):
 - storage reads (GETs) and bytes fetched, counted on the storage adapter (every
@@ -122,10 +122,10 @@ class CountingStorage:
 
 def ranged(name: str, size: int, etag: str) -> dict[str, Any]:
     """One analysis through the app's own code: what it fetched, how long it took."""
-    from smart_stream.services.metadata import analyse_object
-    from smart_stream.storage import get_storage
+    from smart_stream.bootstrap import services
+    from smart_stream.services.pipeline import analyse_object
 
-    storage = CountingStorage(get_storage())
+    storage = CountingStorage(services().storage)
     started = time.perf_counter()
     analysis, reader = analyse_object(storage, name, size, etag)
     seconds = time.perf_counter() - started
@@ -189,14 +189,14 @@ def run(quick: bool = False, full: bool = False) -> Report:
         settings.update(AUDIO_FILES_DIR=str(tmp / "audio"), DATA_DIR=str(tmp / "state"))
         results: dict[str, dict[str, Any]] = {}
         with app_settings(**settings):
-            from smart_stream.storage import get_storage
+            from smart_stream.bootstrap import services
 
             first = next(iter(objects.values()))[0]
-            info = get_storage().head(first)
+            info = services().storage.head(first)
             ranged(first, info.size, info.etag)  # warm-up: imports, client, connections
             full_download(s3, first, tmp)
             for label, (name, size) in objects.items():
-                info = get_storage().head(name)
+                info = services().storage.head(name)
                 runs = [ranged(name, size, info.etag) for _ in range(samples)]
                 bare = [bare_ranges(s3, name, size) for _ in range(samples)]
                 naive = [full_download(s3, name, tmp) for _ in range(max(1, samples // 2))]

@@ -2,7 +2,7 @@
 the local backend and on S3 (S3 and DynamoDB in a moto server of their own).
 
 500 small real MP3s (1 s, 44.1 kHz stereo 128 kbps CBR, each with its own ID3v2 tag) are
-catalogued with the app's own ``metadata.object_created``; two sequential queues are made
+catalogued with the app's own ``Pipeline.object_created``; two sequential queues are made
 through ``POST /api/streams/{name}/queue``: one of the first file, one of all 500.
 
 Figures, for each backend:
@@ -91,16 +91,13 @@ HANG_UP_SAMPLES = 6
 
 def catalogue(names: list[str], workers: int = 1) -> None:
     """The metadata pipeline's own entry point, as the event for each object would call it."""
-    from smart_stream.services.metadata import object_created
-    from smart_stream.storage import get_storage
+    from smart_stream.bootstrap import services
 
-    storage = get_storage()
+    root = services()
+    storage = root.storage
 
     def one(name: str) -> None:
-        info = storage.head(name)
-        record = object_created(
-            name, size=info.size, etag=info.etag, uploaded_at=info.last_modified, sequencer=None
-        )
+        record = root.pipeline.object_created(storage.head(name), sequencer=None)
         if record is None or record.audio_start is None:
             raise RuntimeError(f"{name} was not catalogued as playable audio")
 
@@ -119,13 +116,12 @@ def make_queue(base: str, name: str, files: list[str]) -> dict[str, Any]:
 
 def wait_for_pack(settings: dict[str, str], name: str, limit: float = 300) -> float:
     """When (perf_counter) the queue's pack became readable, polled every 10 ms."""
-    from smart_stream.services import packs, queues
-    from smart_stream.storage import get_storage
+    from smart_stream.services.packs import pack_key
 
-    with app_settings(**settings):
-        record = queues.get_record(name)
-        key = packs.pack_key(name, queues.finite_layout(record, record.play_mode))
-        storage = get_storage()
+    with app_settings(**settings) as root:
+        record = root.queues.get(name)
+        key = pack_key(name, root.layouts.finite(record, record.play_mode))
+        storage = root.storage
         deadline = time.perf_counter() + limit
         while not storage.exists(key):
             if time.perf_counter() > deadline:
@@ -311,20 +307,18 @@ def in_process(report: Report, label: str, settings: dict[str, str], reads: int)
     (every file's span through ``read_spans``, as a queue without a pack is read, against one
     read of the file)."""
     from smart_stream.domain.records import PlayMode
-    from smart_stream.services import queues
-    from smart_stream.storage import get_storage
 
-    with app_settings(**settings):
+    with app_settings(**settings) as root:
         work: dict[str, float] = {}
         for name in ("bench-one", "bench-many"):
             samples = []
             for _ in range(WARMUP + 20):
                 started = time.perf_counter()
-                record = queues.get_record(name)
-                layout = queues.finite_layout(record, PlayMode.SEQUENTIAL)
+                record = root.queues.get(name)
+                layout = root.layouts.finite(record, PlayMode.SEQUENTIAL)
                 samples.append(time.perf_counter() - started)
             work[name] = median(samples[WARMUP:]) * 1000
-        storage = get_storage()
+        storage = root.storage
         speeds: dict[str, list[float]] = {"pieces": [], "single": []}
         spans = layout.spans()
         for _ in range(reads):

@@ -150,11 +150,10 @@ def run(quick: bool = False, full: bool = False) -> Report:
         log(f"{FILENAME}: {size:,} bytes; clients: {', '.join(clients())}")
         settings = {"AUDIO_FILES_DIR": str(audio_dir), "DATA_DIR": str(data_dir)}
         with app_settings(**settings):
-            from smart_stream.catalog import get_catalog
-            from smart_stream.storage import get_storage
+            from smart_stream.bootstrap import services
 
-            info = get_storage().head(FILENAME)
-            get_catalog().put_audio(catalogue_record(FILENAME, info.size, info.etag))
+            info = services().storage.head(FILENAME)
+            services().catalog.put_audio(catalogue_record(FILENAME, info.size, info.etag))
         report.raw.update(size=size, clients=clients(), runs=RUNS)
 
         # Everything serves at once (idle but for its own turn), and the runs go round

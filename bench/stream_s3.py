@@ -70,9 +70,9 @@ def upload(endpoint: str, name: str, path: Path, size: int) -> None:
     etag: str = s3.head_object(Bucket=BUCKET, Key=name)["ETag"]
     log(f"put {name} ({size:,} bytes) into moto in {time.perf_counter() - started:.1f}s")
     with app_settings(**aws_settings(endpoint)):
-        from smart_stream.catalog import get_catalog
+        from smart_stream.bootstrap import services
 
-        get_catalog().put_audio(catalogue_record(name, size, etag))
+        services().catalog.put_audio(catalogue_record(name, size, etag))
     path.unlink()  # the bytes live in moto now
 
 

@@ -91,9 +91,9 @@ def in_process(text: str, tmp: Any) -> dict[str, float]:
     with app_settings(AUDIO_FILES_DIR=str(tmp / "inproc-audio"), DATA_DIR=str(tmp / "inproc")):
         from smart_stream.audio.house_format import HouseEncoder
         from smart_stream.audio.text_split import split_text
-        from smart_stream.speech import get_speech_engine
+        from smart_stream.bootstrap import services
 
-        engine = get_speech_engine()
+        engine = services().speech
         voice = engine.resolve_voice(None, None)
         engine.synthesize("Good night.", voice, ssml=False)  # warm-up
         started = time.perf_counter()

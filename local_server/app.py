@@ -32,9 +32,9 @@ from local_server.watcher import DirectoryWatcher
 from smart_stream.adapters.local.directory import LocalDirectoryStorage
 from smart_stream.adapters.local.uploads import LOCAL_UPLOAD_PATH
 from smart_stream.bootstrap import Services, install
+from smart_stream.changes import ObjectChanged, QueueChanged
 from smart_stream.device.app import install_error_handlers, register_name_convertor
 from smart_stream.domain.errors import BadRequestError, PayloadTooLargeError
-from smart_stream.ports import ObjectChanged, QueueChanged
 
 logger = logging.getLogger("local_server")
 _PARAM = re.compile(r"\{(\w+)\+?\}")

@@ -13,7 +13,8 @@ from urllib.parse import quote_plus
 from local_server.events import EventDispatcher
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.template import S3Subscription
-from smart_stream.ports import ObjectChanged, ObjectInfo
+from smart_stream.changes import ObjectChanged
+from smart_stream.ports import ObjectInfo
 
 logger = logging.getLogger("local_server")
 

@@ -22,8 +22,8 @@ from typing import Any
 from local_server.events import EventDispatcher
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.template import FunctionSpec, StreamSubscription
-from smart_stream.adapters.aws.dynamodb import QUEUE_PK
-from smart_stream.ports import QueueChanged
+from smart_stream.adapters.aws.dynamo_items import QUEUE_PK
+from smart_stream.changes import QueueChanged
 
 logger = logging.getLogger("local_server")
 

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smart_stream.adapters.local.directory import local_etag
+from smart_stream.changes import ObjectChanged
 from smart_stream.domain.names import filename_problem
 from smart_stream.domain.records import AudioStatus
-from smart_stream.ports import Catalog, ObjectChanged, ObjectInfo
+from smart_stream.ports import Catalog, ObjectInfo
 
 logger = logging.getLogger("local_server")
 

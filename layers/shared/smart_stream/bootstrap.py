@@ -25,19 +25,11 @@ from typing import Any, TypeVar
 
 from smart_stream.adapters.local.secrets import LocalSecrets
 from smart_stream.adapters.local.uploads import LocalUploadForms
+from smart_stream.changes import AudioChanged, ChangeFeed, QueueChanged
 from smart_stream.device.cache import DeviceCache
 from smart_stream.device.context import DeviceContext
 from smart_stream.domain.records import AudioRecord, QueueRecord
-from smart_stream.ports import (
-    AudioChanged,
-    Catalog,
-    ChangeFeed,
-    QueueChanged,
-    Secrets,
-    SpeechEngine,
-    Storage,
-    YotoApi,
-)
+from smart_stream.ports import Catalog, Secrets, SpeechEngine, Storage, YotoApi
 from smart_stream.services.access import Access
 from smart_stream.services.layouts import Layouts
 from smart_stream.services.library import Library

@@ -6,35 +6,29 @@ cross them. Adapters (``adapters/``) implement them; ``bootstrap`` picks one of 
 - ``SpeechEngine``: text in, PCM out (Polly, or eSpeak NG).
 - ``Secrets``: the management token and the device-URL signing key.
 - ``YotoApi``: HTTP calls to Yoto's sign-in and API, retried.
-- ``ChangeFeed``: what adapters tell of the changes they make (the device caches forget what
-  changed; the local server turns them into the events S3 and DynamoDB Streams send).
+
+What adapters tell of the changes they make is in ``changes``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, Literal, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol
 
 from smart_stream.domain.layout import Span
 from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, StreamCursor
 
 __all__ = [
-    "AudioChanged",
     "Catalog",
-    "ChangeFeed",
     "Chunk",
     "Clock",
-    "ObjectChanged",
     "ObjectInfo",
     "ObjectStream",
     "Page",
     "Pcm",
     "PresignedPost",
-    "QueueChanged",
     "Secrets",
     "Span",
     "SpeechEngine",
@@ -295,56 +289,3 @@ class YotoApi(Protocol):
         """One call, retried on time-outs and ``retry_statuses`` (default: 429 and 5xx);
         ``YotoFailedError`` once the retries are spent."""
         ...
-
-
-# Changes --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ObjectChanged:
-    """An audio object was stored or removed through a Storage adapter."""
-
-    kind: Literal["ObjectCreated", "ObjectRemoved"]
-    info: ObjectInfo
-
-
-@dataclass(frozen=True)
-class AudioChanged:
-    """An audio record was written or removed through a Catalog adapter."""
-
-    filename: str
-
-
-@dataclass(frozen=True)
-class QueueChanged:
-    """A queue was written or removed through a Catalog adapter (``existed``: before the
-    change; ``exists``: after it)."""
-
-    name: str
-    existed: bool
-    exists: bool
-
-
-C = TypeVar("C")
-
-
-class ChangeFeed:
-    """Listeners told of each change, in the order they subscribed, on the writer's thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._listeners: list[tuple[type[Any], Callable[[Any], None]]] = []
-
-    def subscribe(self, kind: type[C], listener: Callable[[C], None]) -> None:
-        with self._lock:
-            self._listeners.append((kind, listener))
-
-    def unsubscribe(self, kind: type[C], listener: Callable[[C], None]) -> None:
-        with self._lock, contextlib.suppress(ValueError):
-            self._listeners.remove((kind, listener))
-
-    def publish(self, change: object) -> None:
-        with self._lock:
-            listeners = [listener for kind, listener in self._listeners if isinstance(change, kind)]
-        for listener in listeners:
-            listener(change)

@@ -6,11 +6,20 @@ is one paginated Query in filename order, never a scan of the bucket or one read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from smart_stream.adapters.aws.dynamo_items import (
+    AUDIO_PK,
+    CURSOR_PK,
+    QUEUE_PK,
+    SCHEMA_KEY,
+    VALUE_PK,
+    conditional,
+    guard,
+    queue_item,
+    status_filter,
+)
 from smart_stream.adapters.catalog_rows import (
     SCHEMA_VERSION,
     TOMBSTONE,
@@ -18,45 +27,12 @@ from smart_stream.adapters.catalog_rows import (
     normalize_sequencer,
     search_text,
 )
-from smart_stream.domain.errors import ServiceUnavailableError
+from smart_stream.changes import AudioChanged, ChangeFeed, QueueChanged
 from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, StreamCursor
-from smart_stream.ports import AudioChanged, ChangeFeed, Page, QueueChanged
+from smart_stream.ports import Page
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-AUDIO_PK = "AUDIO"
-QUEUE_PK = "QUEUE"
-CURSOR_PK = "CURSOR"
-VALUE_PK = "VALUE"
-SCHEMA_KEY = {"pk": {"S": "SCHEMA"}, "sk": {"S": "VERSION"}}
-T = TypeVar("T")
-
-
-def _guard(call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except (ClientError, BotoCoreError) as exc:
-        raise ServiceUnavailableError("The catalogue is unavailable; try again shortly.") from exc
-
-
-def _conditional(call: Callable[[], object]) -> bool:
-    """A conditional write: False when its condition failed (another writer got there first)."""
-    try:
-        call()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise ServiceUnavailableError("The catalogue is unavailable; try again shortly.") from exc
-    except BotoCoreError as exc:
-        raise ServiceUnavailableError("The catalogue is unavailable; try again shortly.") from exc
-    return True
-
-
-def _status_filter(statuses: Collection[AudioStatus]) -> tuple[str, dict[str, Any]]:
-    names = [f":s{i}" for i in range(len(statuses))]
-    values = {name: {"S": status.value} for name, status in zip(names, statuses, strict=True)}
-    return f"#status IN ({', '.join(names)})", values
 
 
 class DynamoCatalog:
@@ -75,9 +51,7 @@ class DynamoCatalog:
         self._parse_queue = QueueParser()
 
     def migrate(self) -> None:
-        item = _guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY)).get(
-            "Item"
-        )
+        item = guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY)).get("Item")
         version = int(item["version"]["N"]) if item else 0
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"Table {self.table} has schema {version}, newer than this code's.")
@@ -85,7 +59,7 @@ class DynamoCatalog:
         # 3 the QUEUE and CURSOR item collections, 4 the VALUE one);
         # later versions add their steps here.
         if version < SCHEMA_VERSION:
-            _guard(
+            guard(
                 lambda: self.client.put_item(
                     TableName=self.table,
                     Item={**SCHEMA_KEY, "version": {"N": str(SCHEMA_VERSION)}},
@@ -93,11 +67,11 @@ class DynamoCatalog:
             )
 
     def schema_version(self) -> int:
-        item = _guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY))["Item"]
+        item = guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY))["Item"]
         return int(item["version"]["N"])
 
     def get_audio(self, filename: str) -> AudioRecord | None:
-        response = _guard(
+        response = guard(
             lambda: self.client.get_item(
                 TableName=self.table,
                 Key={"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
@@ -131,7 +105,7 @@ class DynamoCatalog:
 
     def delete_audio(self, filename: str, *, sequencer: str | None = None) -> bool:
         if sequencer is None:
-            response = _guard(
+            response = guard(
                 lambda: self.client.delete_item(
                     TableName=self.table,
                     Key={"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
@@ -186,12 +160,12 @@ class DynamoCatalog:
                 kwargs["ExpressionAttributeValues"][":pending"] = {"S": "pending"}
                 kwargs["ExpressionAttributeValues"][":deleted"] = {"S": TOMBSTONE}
             kwargs["ConditionExpression"] = condition
-        return _conditional(lambda: self.client.update_item(**kwargs))
+        return conditional(lambda: self.client.update_item(**kwargs))
 
     def _query(self, **kwargs: Any) -> Iterator[tuple[AudioRecord, dict[str, Any]]]:
         """Every matching record in sort-key order, page after page."""
         while True:
-            response = _guard(lambda: self.client.query(TableName=self.table, **kwargs))
+            response = guard(lambda: self.client.query(TableName=self.table, **kwargs))
             for item in response.get("Items", []):
                 yield AudioRecord.model_validate_json(item["record"]["S"]), item
             last = response.get("LastEvaluatedKey")
@@ -202,7 +176,7 @@ class DynamoCatalog:
     def list_audio(
         self, *, limit: int, after: str | None, statuses: Collection[AudioStatus]
     ) -> Page:
-        status_expr, values = _status_filter(statuses)
+        status_expr, values = status_filter(statuses)
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk" + (" AND sk > :after" if after else ""),
             "FilterExpression": status_expr,
@@ -226,7 +200,7 @@ class DynamoCatalog:
     def search_audio(
         self, needle: str, *, statuses: Collection[AudioStatus]
     ) -> Iterator[AudioRecord]:
-        status_expr, values = _status_filter(statuses)
+        status_expr, values = status_filter(statuses)
         for record, _ in self._query(
             KeyConditionExpression="pk = :pk",
             FilterExpression=f"contains(search_text, :needle) AND {status_expr}",
@@ -237,7 +211,7 @@ class DynamoCatalog:
             yield record
 
     def get_queue(self, name: str) -> QueueRecord | None:
-        item = _guard(
+        item = guard(
             lambda: self.client.get_item(
                 TableName=self.table, Key={"pk": {"S": QUEUE_PK}, "sk": {"S": name}}
             )
@@ -253,7 +227,7 @@ class DynamoCatalog:
                 "ConditionExpression": "version = :expected",
                 "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
             }
-        written = _conditional(
+        written = conditional(
             lambda: self.client.put_item(TableName=self.table, Item=item, **condition)
         )
         if written:
@@ -261,7 +235,7 @@ class DynamoCatalog:
         return written
 
     def delete_queue(self, name: str) -> bool:
-        response = _guard(
+        response = guard(
             lambda: self.client.delete_item(
                 TableName=self.table,
                 Key={"pk": {"S": QUEUE_PK}, "sk": {"S": name}},
@@ -281,14 +255,14 @@ class DynamoCatalog:
             "ExpressionAttributeValues": {":pk": {"S": QUEUE_PK}},
         }
         while True:
-            response = _guard(lambda: self.client.query(**kwargs))
+            response = guard(lambda: self.client.query(**kwargs))
             queues += [QueueRecord.model_validate_json(i["record"]["S"]) for i in response["Items"]]
             if not response.get("LastEvaluatedKey"):
                 return queues
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def get_cursor(self, key: str) -> StreamCursor | None:
-        item = _guard(
+        item = guard(
             lambda: self.client.get_item(
                 TableName=self.table, Key={"pk": {"S": CURSOR_PK}, "sk": {"S": key}}
             )
@@ -301,10 +275,10 @@ class DynamoCatalog:
             "sk": {"S": key},
             "cursor": {"S": cursor.model_dump_json()},
         }
-        _guard(lambda: self.client.put_item(TableName=self.table, Item=item))
+        guard(lambda: self.client.put_item(TableName=self.table, Item=item))
 
     def get_value(self, key: str) -> str | None:
-        item = _guard(
+        item = guard(
             lambda: self.client.get_item(
                 TableName=self.table, Key={"pk": {"S": VALUE_PK}, "sk": {"S": key}}
             )
@@ -313,21 +287,11 @@ class DynamoCatalog:
 
     def put_value(self, key: str, value: str) -> None:
         item = {"pk": {"S": VALUE_PK}, "sk": {"S": key}, "value": {"S": value}}
-        _guard(lambda: self.client.put_item(TableName=self.table, Item=item))
+        guard(lambda: self.client.put_item(TableName=self.table, Item=item))
 
     def delete_value(self, key: str) -> None:
-        _guard(
+        guard(
             lambda: self.client.delete_item(
                 TableName=self.table, Key={"pk": {"S": VALUE_PK}, "sk": {"S": key}}
             )
         )
-
-
-def queue_item(record: QueueRecord) -> dict[str, Any]:
-    """A queue's item, in DynamoDB's typed JSON."""
-    return {
-        "pk": {"S": QUEUE_PK},
-        "sk": {"S": record.name},
-        "version": {"N": str(record.version)},
-        "record": {"S": record.model_dump_json()},
-    }

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from smart_stream.changes import ChangeFeed, ObjectChanged
 from smart_stream.domain.errors import (
     AudioExistsError,
     AudioNotFoundError,
@@ -23,15 +24,7 @@ from smart_stream.domain.names import (
     validate_filename,
     validate_storage_key,
 )
-from smart_stream.ports import (
-    ChangeFeed,
-    Chunk,
-    ObjectChanged,
-    ObjectInfo,
-    ObjectStream,
-    PresignedPost,
-    Span,
-)
+from smart_stream.ports import Chunk, ObjectInfo, ObjectStream, PresignedPost, Span
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

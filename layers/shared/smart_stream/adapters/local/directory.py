@@ -12,17 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from smart_stream.changes import ChangeFeed, ObjectChanged
 from smart_stream.domain.errors import AudioExistsError, AudioNotFoundError, ObjectChangedError
 from smart_stream.domain.names import PACK_PREFIX, filename_problem, is_pack_key, validate_filename
-from smart_stream.ports import (
-    ChangeFeed,
-    Chunk,
-    ObjectChanged,
-    ObjectInfo,
-    ObjectStream,
-    PresignedPost,
-    Span,
-)
+from smart_stream.ports import Chunk, ObjectInfo, ObjectStream, PresignedPost, Span
 
 _TEMP_PREFIX = ".incoming-"
 

@@ -14,8 +14,9 @@ from smart_stream.adapters.catalog_rows import (
     normalize_sequencer,
     search_text,
 )
+from smart_stream.changes import AudioChanged, ChangeFeed, QueueChanged
 from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, StreamCursor
-from smart_stream.ports import AudioChanged, ChangeFeed, Page, QueueChanged
+from smart_stream.ports import Page
 
 
 def _migrate_to_1(db: sqlite3.Connection) -> None:
