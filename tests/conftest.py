@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.examples  # noqa: F401 - loads the Hypothesis profile (HYPOTHESIS_PROFILE)
 from smart_stream.bootstrap import Services, install
 from smart_stream.settings import Settings
 from tests.audio import make_mp3

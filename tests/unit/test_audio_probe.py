@@ -15,6 +15,7 @@ from smart_stream.audio.analysis import HEAD_WINDOW as SYNC_WINDOW
 from smart_stream.audio.analysis import analyse_upload
 from smart_stream.domain.errors import NotMp3Error
 from tests.audio import add_id3, make_mp3, pcm_tone
+from tests.examples import examples
 
 
 def probe(data: bytes):
@@ -136,7 +137,7 @@ def test_layer_two_audio_is_refused_with_a_clear_reason():
         probe(data)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=examples(400), suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.binary(min_size=0, max_size=8192))
 @example(b"\xff\xfb" * 100)
 @example(b"ID3" + b"\x00" * 50)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smart_stream.audio.ranged_file import RangedFile
+from tests.examples import examples
 
 
 class Source:
@@ -43,7 +44,7 @@ _ops = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     size=st.integers(0, 600),
     block_size=st.integers(1, 97),
@@ -89,7 +90,7 @@ def test_any_sequence_of_seeks_and_reads_returns_the_objects_bytes(
         assert (end + 1) % block_size == 0 or end == size - 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     size=st.integers(1, 2000),
     block_size=st.integers(1, 64),

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from smart_stream.audio.text_split import split_text
+from tests.examples import examples
 
 # What the splitter is judged by, written independently of its own patterns.
 TAG = re.compile(r"<[^<>]*>")
@@ -172,7 +173,7 @@ def check_invariants(text: str, limit: int) -> list[str]:
     return parts
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=texts(), limit=st.integers(1, 120))
 @example(text="Hello world. Goodbye.", limit=15)
 @example(text='<prosody rate="x-slow">Good night, little one.</prosody>', limit=10)
@@ -188,7 +189,7 @@ def test_no_part_over_the_limit_nothing_lost_no_word_or_tag_cut(text: str, limit
     check_invariants(text, limit)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=texts(long_words=False), limit=st.integers(24, 160))
 # Found by this test: leading whitespace counted against the first part; a sentence longer
 # than a part cut from the tag glued to its last word instead of at its last space.
