@@ -20,8 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from smart_stream.adapters.local.secrets import LocalSecrets
 from smart_stream.adapters.local.uploads import LocalUploadForms
@@ -49,6 +48,34 @@ T = TypeVar("T")
 SQLITE_FILENAME = "catalog.sqlite3"
 
 
+class built(Generic[T]):
+    """A part of ``Services`` built on first use, once: under the instance's lock, since two
+    request threads must not build two catalogues (``functools.cached_property`` does not
+    lock). Once built it is a plain attribute of the instance."""
+
+    def __init__(self, build: Callable[[Services], T]) -> None:
+        self.build = build
+        self.name = build.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> built[T]: ...
+
+    @overload
+    def __get__(self, instance: Services, owner: type | None = None) -> T: ...
+
+    def __get__(self, instance: Services | None, owner: type | None = None) -> T | built[T]:
+        if instance is None:
+            return self
+        with instance._building:
+            if self.name not in instance.__dict__:
+                instance.__dict__[self.name] = self.build(instance)
+            value: T = instance.__dict__[self.name]
+            return value
+
+
 class Services:
     """Everything the app is made of, for one ``Settings``."""
 
@@ -72,11 +99,6 @@ class Services:
         self._clients: dict[str, Any] = {}
         self._migrated = False
 
-    def _once(self, build: Callable[[], T]) -> T:
-        # cached_property does not lock: two request threads must not build two catalogues.
-        with self._building:
-            return build()
-
     def client(self, service: str) -> Any:
         """The process's boto3 client of ``service`` (one each, thread-safe to share)."""
         with self._building:
@@ -88,11 +110,8 @@ class Services:
 
     # Ports ------------------------------------------------------------------------------------
 
-    @cached_property
+    @built
     def storage(self) -> Storage:
-        return self._once(self._make_storage)
-
-    def _make_storage(self) -> Storage:
         settings = self.settings
         if settings.s3_audio_bucket:
             from smart_stream.adapters.aws.s3 import S3Storage
@@ -107,11 +126,8 @@ class Services:
             changes=self.changes,
         )
 
-    @cached_property
+    @built
     def catalog(self) -> Catalog:
-        return self._once(self._make_catalog)
-
-    def _make_catalog(self) -> Catalog:
         settings = self.settings
         if settings.catalog_table:
             from smart_stream.adapters.aws.dynamodb import DynamoCatalog
@@ -130,11 +146,8 @@ class Services:
                 self.catalog.migrate()
                 self._migrated = True
 
-    @cached_property
+    @built
     def speech(self) -> SpeechEngine:
-        return self._once(self._make_speech)
-
-    def _make_speech(self) -> SpeechEngine:
         if self.settings.speech_engine == "polly":
             from smart_stream.adapters.aws.polly import PollySpeech
 
@@ -143,7 +156,7 @@ class Services:
 
         return EspeakSpeech()
 
-    @cached_property
+    @built
     def secrets(self) -> Secrets:
         settings = self.settings
         local = LocalSecrets(settings.data_dir, api_token=settings.api_token)
@@ -159,11 +172,11 @@ class Services:
             fallback=local,
         )
 
-    @cached_property
+    @built
     def upload_forms(self) -> LocalUploadForms:
         return LocalUploadForms(self.secrets, self.wall_clock)
 
-    @cached_property
+    @built
     def yoto_api(self) -> YotoApi:
         from smart_stream.adapters.yoto_http import YotoHttp
 
@@ -171,11 +184,11 @@ class Services:
 
     # Services ---------------------------------------------------------------------------------
 
-    @cached_property
+    @built
     def access(self) -> Access:
         return Access(self.secrets)
 
-    @cached_property
+    @built
     def urls(self) -> DeviceUrls:
         settings = self.settings
         return DeviceUrls(
@@ -185,36 +198,36 @@ class Services:
             queue_base_url=settings.queue_stream_base_url,
         )
 
-    @cached_property
+    @built
     def queues(self) -> Queues:
         return Queues(self.catalog)
 
-    @cached_property
+    @built
     def versions(self) -> Versions:
         return Versions(self.storage, self.catalog, self.queues)
 
-    @cached_property
+    @built
     def library(self) -> Library:
         return Library(self.storage, self.catalog, self.versions, self.queues)
 
-    @cached_property
+    @built
     def pipeline(self) -> Pipeline:
         return Pipeline(self.storage, self.catalog, self.versions, self.queues)
 
-    @cached_property
+    @built
     def stories(self) -> Stories:
         return Stories(self.speech, self.storage, self.catalog, self.versions)
 
-    @cached_property
+    @built
     def layouts(self) -> Layouts:
         return Layouts()
 
-    @cached_property
+    @built
     def packs(self) -> Packs:
         misses = PackMisses(self.settings.device_cache_seconds, self.clock)
         return Packs(self.storage, self.catalog, self.layouts, misses)
 
-    @cached_property
+    @built
     def yoto_signin(self) -> YotoSignIn:
         settings = self.settings
         config = YotoConfig(
@@ -224,17 +237,14 @@ class Services:
         )
         return YotoSignIn(config, self.yoto_api, self.catalog, self.secrets, self.wall_clock)
 
-    @cached_property
+    @built
     def yoto_cards(self) -> YotoCards:
         return YotoCards(self.queues, self.catalog, self.urls, self.yoto_signin)
 
     # The device routes ------------------------------------------------------------------------
 
-    @cached_property
+    @built
     def device(self) -> DeviceContext:
-        return self._once(self._make_device)
-
-    def _make_device(self) -> DeviceContext:
         settings = self.settings
         ttl = settings.device_cache_seconds
         catalog = self.catalog

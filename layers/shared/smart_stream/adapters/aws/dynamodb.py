@@ -67,8 +67,9 @@ class DynamoCatalog:
             )
 
     def schema_version(self) -> int:
-        item = guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY))["Item"]
-        return int(item["version"]["N"])
+        """0 until ``migrate`` first ran."""
+        item = guard(lambda: self.client.get_item(TableName=self.table, Key=SCHEMA_KEY)).get("Item")
+        return int(item["version"]["N"]) if item else 0
 
     def get_audio(self, filename: str) -> AudioRecord | None:
         response = guard(
