@@ -9,14 +9,18 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel, ValidationError
 
 from smart_stream.domain.errors import BadRequestError, InvalidQueryError, UnprocessableError
 from smart_stream.domain.records import AudioStatus, PlayMode
 from smart_stream.services.library import VISIBLE
+
+if TYPE_CHECKING:
+    # Only a type here: the queue device app parses its play mode with this module and
+    # must not pay for Powertools' import.
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
