@@ -9,10 +9,12 @@ change feed when what they hold changes, the layouts and the pack misses.
 Handlers and the local server ask ``services()`` for the process's instance; tests and
 benchmarks build their own and ``install`` it.
 
-Heavy libraries are imported inside the builders that need them, and nowhere else (see
-``make lint``'s import contracts): boto3 and botocore (the AWS adapters), the speech engines
-(eSpeak NG's library, Polly's client), lameenc (``audio.house_format``), httpx (the Yoto
-client), cryptography (the Yoto token store) and mutagen (tags).
+An import inside a function is allowed only to defer a heavy library, so that a function
+that never uses it does not pay for it at its cold start. These are all of them: boto3 and
+botocore (the AWS adapters, imported by the builders here, and their clients), Powertools'
+parameters (Secrets Manager), the speech engines (eSpeak NG's library; Polly's adapter),
+lameenc and miniaudio (``audio.house_format``), mutagen (``audio``), httpx (the Yoto
+client), cryptography (the Yoto token store) and python-multipart (``http.multipart``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
 
+from smart_stream.adapters.local.directory import LocalDirectoryStorage
 from smart_stream.adapters.local.secrets import LocalSecrets
+from smart_stream.adapters.local.sqlite import SqliteCatalog
 from smart_stream.adapters.local.uploads import LocalUploadForms
 from smart_stream.changes import AudioChanged, ChangeFeed, QueueChanged
 from smart_stream.device.cache import DeviceCache
@@ -117,8 +121,6 @@ class Services:
             from smart_stream.adapters.aws.s3 import S3Storage
 
             return S3Storage(settings.s3_audio_bucket, self.client("s3"), self.changes)
-        from smart_stream.adapters.local.directory import LocalDirectoryStorage
-
         return LocalDirectoryStorage(
             settings.audio_files_dir,
             packs_root=settings.data_dir / "packs",
@@ -133,8 +135,6 @@ class Services:
             from smart_stream.adapters.aws.dynamodb import DynamoCatalog
 
             return DynamoCatalog(settings.catalog_table, self.client("dynamodb"), self.changes)
-        from smart_stream.adapters.local.sqlite import SqliteCatalog
-
         return SqliteCatalog(settings.data_dir / SQLITE_FILENAME, self.changes)
 
     def migrate(self) -> None:
