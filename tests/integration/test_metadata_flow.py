@@ -19,11 +19,10 @@ import boto3
 import httpx
 import pytest
 
-from smart_stream.catalog import get_catalog
+from smart_stream.bootstrap import install
 from smart_stream.domain.records import AudioRecord
-from smart_stream.storage import get_storage
 from tests.audio import make_mp3
-from tests.conftest import ROOT, reset_caches
+from tests.conftest import ROOT, fresh_services
 from tests.unit.test_audio_analysis import decoded_samples, encode, frames, id3v2
 
 pytestmark = pytest.mark.integration
@@ -63,7 +62,7 @@ def fast_watch(monkeypatch):
     """Poll the audio directory every 0.1 s (instead of 1 s), so a copy settles quickly.
     Listed before live_server, so the server starts with it."""
     monkeypatch.setenv("LOCAL_WATCH_SECONDS", "0.1")
-    reset_caches()
+    install(None)  # the server's services are built from the environment as it is now
 
 
 def long_mp3(size: int) -> tuple[bytes, float]:
@@ -157,14 +156,14 @@ def test_files_copied_into_and_deleted_from_the_directory_while_running(fast_wat
 @pytest.fixture
 def changed_while_stopped(local_env):
     """Before the server starts: a catalogued file deleted by hand, and a file copied in."""
-    storage = get_storage()
-    info = storage.put("old.mp3", io.BytesIO(make_mp3(0.5, title="Old")))
-    get_catalog().put_audio(
+    before = fresh_services()
+    info = before.storage.put("old.mp3", io.BytesIO(make_mp3(0.5, title="Old")))
+    before.catalog.put_audio(
         AudioRecord(filename="old.mp3", size=info.size, etag=info.etag, title="Old")
     )
     (local_env.audio_dir / "old.mp3").unlink()
     (local_env.audio_dir / "new.mp3").write_bytes(make_mp3(1.0, title="New Arrival"))
-    reset_caches()
+    install(None)  # the server starts on services of its own, as after a restart
 
 
 @LOCAL_ONLY

@@ -13,12 +13,10 @@ import httpx
 import miniaudio
 import pytest
 
+from smart_stream.adapters.local.espeak import EspeakSpeech
 from smart_stream.audio.analysis import analyse_file
 from smart_stream.audio.frames import parse_frame_header
 from smart_stream.domain.errors import BadGatewayError, ServiceUnavailableError
-from smart_stream.services import tts
-from smart_stream.settings import get_settings
-from smart_stream.speech import get_speech_engine
 from tests.audio import make_mp3
 from tests.integration.helpers import (
     assert_json_error,
@@ -47,12 +45,10 @@ STORY = (
 CLIENT_TIMEOUT = 60
 
 
-@pytest.fixture(autouse=True)
-def _fresh_speech_engine():
-    """The engine is chosen once per process, like the other adapters: forget it per test."""
-    get_speech_engine.cache_clear()
-    yield
-    get_speech_engine.cache_clear()
+@pytest.fixture
+def local_engine(monkeypatch):
+    """TTS_ENGINE=local. Listed before live_server, so the server starts with it."""
+    monkeypatch.setenv("TTS_ENGINE", "local")
 
 
 def speak(client: httpx.Client, **body) -> httpx.Response:
@@ -170,7 +166,7 @@ def test_an_engine_failing_midway_leaves_nothing(live_server, client, monkeypatc
     """The speech service fails after a few parts of a long story: a clear 503/502, and no
     object, temporary or not, and no record anywhere."""
     engine = ToneEngine(fail_at=3, error=error)
-    monkeypatch.setattr(tts, "get_speech_engine", lambda: engine)
+    monkeypatch.setattr(live_server.app.state.services.stories, "engine", engine)
     response = speak(client, text=sentences(400), filename="Half.mp3")
     body = assert_json_error(response, status, error.code)
     if status == 503:
@@ -183,10 +179,8 @@ def test_an_engine_failing_midway_leaves_nothing(live_server, client, monkeypatc
 
 
 @AWS_ONLY
-def test_the_aws_backend_with_the_local_engine_makes_real_speech(live_server, client, monkeypatch):
-    monkeypatch.setenv("TTS_ENGINE", "local")
-    get_settings.cache_clear()
-    get_speech_engine.cache_clear()
+def test_the_aws_backend_with_the_local_engine_makes_real_speech(local_engine, live_server, client):
+    assert isinstance(live_server.app.state.services.speech, EspeakSpeech)
     response = speak(client, text=STORY)
     assert response.status_code == 201, response.text
     made = response.json()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
-from smart_stream.catalog import get_catalog
 from smart_stream.domain.records import AudioStatus
-from smart_stream.services import metadata
-from smart_stream.storage import get_storage
+from smart_stream.ports import ObjectInfo
 from tests.audio import make_mp3
 
 
@@ -17,56 +15,45 @@ def _vbr_without_header() -> bytes:
     return make_mp3(2.0, bitrate=96) + make_mp3(2.0, bitrate=192)
 
 
-def test_a_scanned_file_is_pending_until_its_record_is_ready(app_env):
+def test_a_scanned_file_is_pending_until_its_record_is_ready(app_env, root, monkeypatch):
     data = _vbr_without_header()
-    storage = get_storage()
+    storage, catalog = root.storage, root.catalog
     info = storage.put("vbr.mp3", io.BytesIO(data))
     seen_during_scan = []
-    real_open_range = type(storage).open_range
+    real_open_range = storage.open_range
 
-    def watching_open_range(self, name, start=0, end=None, **kwargs):
+    def watching_open_range(name, start=0, end=None, **kwargs):
         # The scan reads in 1 MiB chunks; the ranged reads before it use small blocks.
         if kwargs.get("chunk_size") == 1024 * 1024:
-            record = get_catalog().get_audio(name)
+            record = catalog.get_audio(name)
             seen_during_scan.append(None if record is None else (record.status, record.duration))
-        return real_open_range(self, name, start, end, **kwargs)
+        return real_open_range(name, start, end, **kwargs)
 
-    type(storage).open_range = watching_open_range
-    try:
-        record = metadata.object_created(
-            "vbr.mp3",
-            size=info.size,
-            etag=info.etag,
-            uploaded_at=datetime.now(UTC),
-            sequencer="0A",
-        )
-    finally:
-        type(storage).open_range = real_open_range
+    monkeypatch.setattr(storage, "open_range", watching_open_range)
+    record = root.pipeline.object_created(
+        ObjectInfo("vbr.mp3", info.size, info.etag, datetime.now(UTC)), sequencer="0A"
+    )
     assert seen_during_scan == [(AudioStatus.PENDING, None)]
     assert record is not None and record.status is AudioStatus.READY
     assert record.bitrate_mode == "VBR"
-    stored = get_catalog().get_audio("vbr.mp3")
+    stored = catalog.get_audio("vbr.mp3")
     assert stored is not None and stored.status is AudioStatus.READY
     assert stored.duration == record.duration
 
 
-def test_a_cbr_file_is_never_pending(app_env):
+def test_a_cbr_file_is_never_pending(app_env, root, monkeypatch):
     data = make_mp3(2.0)
-    storage = get_storage()
-    info = storage.put("cbr.mp3", io.BytesIO(data))
+    info = root.storage.put("cbr.mp3", io.BytesIO(data))
     statuses = []
-    catalog = get_catalog()
-    real_put = type(catalog).put_audio
+    catalog = root.catalog
+    real_put = catalog.put_audio
 
-    def recording_put(self, record, **kwargs):
+    def recording_put(record, **kwargs):
         statuses.append(record.status)
-        return real_put(self, record, **kwargs)
+        return real_put(record, **kwargs)
 
-    type(catalog).put_audio = recording_put
-    try:
-        metadata.object_created(
-            "cbr.mp3", size=info.size, etag=info.etag, uploaded_at=datetime.now(UTC), sequencer="0B"
-        )
-    finally:
-        type(catalog).put_audio = real_put
+    monkeypatch.setattr(catalog, "put_audio", recording_put)
+    root.pipeline.object_created(
+        ObjectInfo("cbr.mp3", info.size, info.etag, datetime.now(UTC)), sequencer="0B"
+    )
     assert statuses == [AudioStatus.READY]

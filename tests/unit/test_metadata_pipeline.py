@@ -17,12 +17,11 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
-from smart_stream.catalog import get_catalog
+from smart_stream.bootstrap import services
 from smart_stream.domain.errors import ServiceUnavailableError
 from smart_stream.domain.records import AudioRecord, AudioStatus
-from smart_stream.services import library, metadata
-from smart_stream.storage import get_storage
-from smart_stream.storage.base import ObjectInfo
+from smart_stream.http import requests
+from smart_stream.ports import ObjectInfo
 from tests.audio import make_mp3
 from tests.conftest import ROOT, TOKEN
 from tests.unit.test_audio_analysis import (
@@ -79,7 +78,7 @@ class Reads:
 @pytest.fixture
 def reads(app_env, monkeypatch) -> Reads:
     """Every read made of storage (requests, and bytes actually delivered)."""
-    storage = get_storage()
+    storage = services().storage
     counted = Reads()
     original = storage.open_range
 
@@ -101,7 +100,7 @@ def reads(app_env, monkeypatch) -> Reads:
 
 
 def store(name: str, data: bytes) -> ObjectInfo:
-    return get_storage().put(name, io.BytesIO(data))
+    return services().storage.put(name, io.BytesIO(data))
 
 
 _sequence = iter(range(1, 10**9))
@@ -113,22 +112,27 @@ def next_sequencer() -> str:
 
 
 def created(info: ObjectInfo, sequencer: str | None) -> AudioRecord | None:
-    return metadata.object_created(
-        info.name,
-        size=info.size,
-        etag=info.etag,
-        uploaded_at=info.last_modified,
-        sequencer=sequencer,
-    )
+    return services().pipeline.object_created(info, sequencer=sequencer)
+
+
+def removed(name: str, sequencer: str | None) -> bool:
+    return services().pipeline.object_removed(name, sequencer=sequencer)
+
+
+def catalogued(name: str) -> AudioRecord | None:
+    return services().catalog.get_audio(name)
 
 
 def listed(status: str | None = None) -> list[str]:
-    page = library.list_audio(limit=None, next_token=None, status=status, request_base="http://x")
-    return [f.filename for f in page.files]
+    """The first page of the list (as GET /api/audio/list?status= gives it)."""
+    page = services().library.page(
+        limit=requests.page_size(None), after=None, statuses=requests.statuses(status)
+    )
+    return [r.filename for r in page.records]
 
 
 def searched(query: str) -> list[str]:
-    return [f.filename for f in library.search_audio(query, request_base="http://x").files]
+    return [r.filename for r in services().library.search(query)]
 
 
 def s3_put_event(info: ObjectInfo, sequencer: str, bucket: str) -> dict[str, Any]:
@@ -175,7 +179,7 @@ def test_a_new_object_is_catalogued_with_what_it_is(app_env, reads):
     record = created(info, next_sequencer())
 
     assert record is not None
-    assert record == get_catalog().get_audio("story.mp3")
+    assert record == catalogued("story.mp3")
     assert record.status is AudioStatus.READY and record.status_reason is None
     assert record.duration == pytest.approx(decoded_samples(data) / 44100, abs=ONE_FRAME)
     assert (record.title, record.artist, record.album) == ("Bedtime Story", "Mum", "Evenings")
@@ -198,7 +202,7 @@ def test_the_same_event_twice_leaves_one_identical_record_and_reads_nothing(app_
 
     again = created(info, sequencer)
 
-    assert again == first == get_catalog().get_audio("twice.mp3")
+    assert again == first == catalogued("twice.mp3")
     assert (reads.requests, reads.bytes) == cost, "a duplicate reads nothing"
     assert listed() == ["twice.mp3"]
 
@@ -207,15 +211,13 @@ def test_the_event_after_an_upload_through_the_api_changes_nothing(app_env, read
     """The upload function catalogues the file itself; its S3 event comes after and finds
     the same version: the record stays as the upload wrote it, and nothing is read."""
     data = make_mp3(1.0, title="Uploaded")
-    uploaded = library.upload_audio(
-        "up.mp3", io.BytesIO(data), len(data), overwrite=False, request_base="http://x"
-    )
-    before = get_catalog().get_audio("up.mp3")
-    head = get_storage().head("up.mp3")
+    uploaded = services().library.upload("up.mp3", io.BytesIO(data), len(data), overwrite=False)
+    before = catalogued("up.mp3")
+    head = services().storage.head("up.mp3")
 
     after = created(head, next_sequencer())
 
-    assert after == before == get_catalog().get_audio("up.mp3")
+    assert after == before == catalogued("up.mp3")
     assert uploaded.duration == after.duration
     assert reads.requests == 0
 
@@ -231,9 +233,9 @@ def test_an_older_event_after_a_newer_one_changes_nothing(app_env):
     assert created(v2, s2).title == "Version Two"
     assert created(v1, s1) is None
     # The same version again, but with an older sequencer than the one applied.
-    assert created(v2, s1) == get_catalog().get_audio("song.mp3")
+    assert created(v2, s1) == catalogued("song.mp3")
 
-    record = get_catalog().get_audio("song.mp3")
+    record = catalogued("song.mp3")
     assert (record.title, record.etag) == ("Version Two", v2.etag)
     assert record.duration == pytest.approx(2.0, abs=0.1)
 
@@ -246,26 +248,26 @@ def test_an_older_event_for_the_current_bytes_cannot_overwrite_a_newer_record(ap
     record = created(info, newer)
     # Whatever an older event would write (here: the record as pending) is refused.
     pending = record.model_copy(update={"status": AudioStatus.PENDING, "duration": None})
-    assert not get_catalog().put_audio(pending, sequencer=older)
-    assert get_catalog().get_audio("kept.mp3") == record
+    assert not services().catalog.put_audio(pending, sequencer=older)
+    assert catalogued("kept.mp3") == record
 
 
 def test_delete_removes_it_everywhere_and_a_late_create_does_not_bring_it_back(app_env):
     info = store("gone.mp3", make_mp3(1.0, title="Soon Gone"))
     s_create = next_sequencer()
     assert created(info, s_create) is not None
-    get_storage().delete("gone.mp3")
+    services().storage.delete("gone.mp3")
     s_delete = next_sequencer()
 
-    assert metadata.object_removed("gone.mp3", sequencer=s_delete) is True
+    assert removed("gone.mp3", s_delete) is True
 
-    assert get_catalog().get_audio("gone.mp3") is None
+    assert catalogued("gone.mp3") is None
     assert listed() == [] and listed("all") == [] and searched("soon") == []
     # The create event delivered again, late: its object is gone, and so is its record.
     assert created(info, s_create) is None
-    assert get_catalog().get_audio("gone.mp3") is None
+    assert catalogued("gone.mp3") is None
     # The delete event delivered again: nothing left to delete.
-    assert metadata.object_removed("gone.mp3", sequencer=s_delete) is False
+    assert removed("gone.mp3", s_delete) is False
 
 
 def test_a_tombstone_outranks_an_older_create_even_if_its_bytes_are_readable(app_env):
@@ -274,10 +276,10 @@ def test_a_tombstone_outranks_an_older_create_even_if_its_bytes_are_readable(app
     come). The record must not come back from the older event, only from the newer."""
     info = store("back.mp3", make_mp3(1.0, title="Back"))
     s_old, s_delete = next_sequencer(), next_sequencer()
-    metadata.object_removed("back.mp3", sequencer=s_delete)
+    removed("back.mp3", s_delete)
 
     assert created(info, s_old) is None
-    assert get_catalog().get_audio("back.mp3") is None
+    assert catalogued("back.mp3") is None
     assert listed("all") == []
 
     s_new = next_sequencer()
@@ -289,8 +291,8 @@ def test_an_older_delete_does_not_remove_a_newer_record(app_env):
     info = store("stays.mp3", make_mp3(1.0))
     s_delete, s_create = next_sequencer(), next_sequencer()
     created(info, s_create)
-    assert metadata.object_removed("stays.mp3", sequencer=s_delete) is False
-    assert get_catalog().get_audio("stays.mp3") is not None
+    assert removed("stays.mp3", s_delete) is False
+    assert catalogued("stays.mp3") is not None
 
 
 def test_sequencers_of_different_lengths_compare_as_numbers(app_env):
@@ -298,8 +300,8 @@ def test_sequencers_of_different_lengths_compare_as_numbers(app_env):
     compared, so "0100" is newer than "FF" (plain string order says the opposite)."""
     info = store("padded.mp3", make_mp3(0.5))
     assert created(info, "FF") is not None
-    assert metadata.object_removed("padded.mp3", sequencer="0100") is True
-    assert get_catalog().get_audio("padded.mp3") is None
+    assert removed("padded.mp3", "0100") is True
+    assert catalogued("padded.mp3") is None
     assert created(info, "FE") is None
     assert created(info, "00000101") is not None
     assert listed() == ["padded.mp3"]
@@ -314,7 +316,7 @@ def test_a_reupload_replaces_the_record(app_env):
 
     record = created(v2, next_sequencer())
 
-    assert record == get_catalog().get_audio("replace.mp3")
+    assert record == catalogued("replace.mp3")
     assert (record.etag, record.size) == (v2.etag, len(long_audio))
     assert record.title is None, "the old title went with the old bytes"
     assert (record.sample_rate, record.channels, record.mpeg_version) == (22050, 1, "2")
@@ -328,7 +330,7 @@ def test_what_belongs_to_the_name_survives_reanalysis(app_env):
     is replaced, whether the new bytes are good or bad."""
     v1 = store("story.mp3", make_mp3(1.0, title="Story"))
     created(v1, next_sequencer())
-    catalog = get_catalog()
+    catalog = services().catalog
     owned = catalog.get_audio("story.mp3").model_copy(
         update={
             "credential_version": 4,
@@ -337,7 +339,7 @@ def test_what_belongs_to_the_name_survives_reanalysis(app_env):
         }
     )
     catalog.put_audio(owned)
-    url = library.device_url(owned, "http://x")
+    url = services().urls.audio(owned, "http://x")
 
     v2 = store("story.mp3", make_mp3(2.0, title="Story, longer"))
     record = created(v2, next_sequencer())
@@ -345,7 +347,7 @@ def test_what_belongs_to_the_name_survives_reanalysis(app_env):
     assert (record.credential_version, record.transcript) == (4, "Once upon a time")
     assert record.transcript_status == "ready"
     assert record.title == "Story, longer"
-    assert library.device_url(record, "http://x") == url, "cards keep working"
+    assert services().urls.audio(record, "http://x") == url, "cards keep working"
     assert searched("upon a time") == ["story.mp3"]
 
     v3 = store("story.mp3", b"not audio at all" * 100)
@@ -378,22 +380,22 @@ def test_handler_with_url_encoded_keys(app_env, extract, name):
 
     assert extract(put, FakeContext()) == {"handled": 1}
 
-    record = get_catalog().get_audio(name)
+    record = catalogued(name)
     assert record is not None and record.status is AudioStatus.READY
     assert record.title == "Named"
     assert record.uploaded_at == info.last_modified.replace(microsecond=0)
     assert listed() == [name]
     # At-least-once: the same event again.
     assert extract(put, FakeContext()) == {"handled": 1}
-    assert get_catalog().get_audio(name) == record
+    assert catalogued(name) == record
 
-    get_storage().delete(name)
+    services().storage.delete(name)
     assert extract(s3_delete_event(name, next_sequencer(), bucket_of(app_env)), FakeContext())
-    assert get_catalog().get_audio(name) is None
+    assert catalogued(name) is None
     assert listed("all") == []
     # The put event delivered late, after the delete.
     extract(put, FakeContext())
-    assert get_catalog().get_audio(name) is None
+    assert catalogued(name) is None
 
 
 def test_the_sample_events_as_generated(app_env, extract):
@@ -405,7 +407,7 @@ def test_the_sample_events_as_generated(app_env, extract):
     extract(s3_put_event(info, "006955B884A1B2C3D4", bucket_of(app_env)), FakeContext())
     assert listed() == [name]
     # The sample delete event is newer than the sample put event.
-    get_storage().delete(name)
+    services().storage.delete(name)
     delete = json.loads((EVENTS / "s3_delete.json").read_text())
     extract(delete, FakeContext())
     assert listed("all") == []
@@ -449,7 +451,7 @@ def s3_gets(aws_env) -> list[int]:
     def after_get(parsed, **_):
         sizes.append(int(parsed["ContentLength"]))
 
-    get_storage().client.meta.events.register("after-call.s3.GetObject", after_get)
+    services().storage.client.meta.events.register("after-call.s3.GetObject", after_get)
     return sizes
 
 
@@ -464,7 +466,7 @@ def test_bytes_fetched_from_s3_for_a_long_cbr_file(aws_env, s3_gets, extract):
 
     extract(s3_put_event(info, next_sequencer(), aws_env.bucket), FakeContext())
 
-    record = get_catalog().get_audio("long.mp3")
+    record = catalogued("long.mp3")
     assert len(s3_gets) <= 3, f"{len(s3_gets)} GETs"
     assert sum(s3_gets) <= 512 * KIB, f"{sum(s3_gets)} bytes"
     expected = len(audio) // len(piece) * len(frames(piece)) * 1152 / 44100
@@ -523,19 +525,19 @@ def test_bad_files_end_invalid_with_a_reason_or_ready_with_the_truth(app_env):
         info = store(name, data)
         record = created(info, next_sequencer())
         assert record is not None, name
-        assert record == get_catalog().get_audio(name)
+        assert record == catalogued(name)
         assert record.status.value == status, (name, record.status_reason)
         if status == "invalid":
             assert reason in record.status_reason.lower(), (name, record.status_reason)
             assert record.duration is None and record.audio_start is None
         else:
             assert record.status_reason is None
-    cut = get_catalog().get_audio("cut.mp3")
+    cut = catalogued("cut.mp3")
     last_pos, last = whole_frames_of_cut[-1]
     assert cut.audio_end == last_pos + last.length < len(audio) - 200
     assert cut.duration == pytest.approx(len(whole_frames_of_cut) * 1152 / 44100, abs=0.001)
-    assert get_catalog().get_audio("junk-first.mp3").audio_start == 256 * 12
-    lying = get_catalog().get_audio("lying-xing.mp3")
+    assert catalogued("junk-first.mp3").audio_start == 256 * 12
+    lying = catalogued("lying-xing.mp3")
     assert lying.duration == pytest.approx(true_seconds(audio), abs=ONE_FRAME)
 
     invalid = sorted(n for n, (_, s, _) in _bad_files().items() if s == "invalid")

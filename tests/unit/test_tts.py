@@ -6,11 +6,14 @@ every refusal, and failures that leave nothing behind, on both storage backends.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import math
 import struct
+import uuid
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 
 import miniaudio
@@ -20,10 +23,11 @@ from botocore.exceptions import ReadTimeoutError
 from moto.core.botocore_stubber import MockRawResponse
 from mutagen.mp3 import MP3
 
-from smart_stream.adapters.aws import clients as aws
+from smart_stream.adapters.aws.polly import PollySpeech
+from smart_stream.adapters.local.espeak import EspeakSpeech
 from smart_stream.audio.analysis import analyse_file
 from smart_stream.audio.frames import parse_frame_header
-from smart_stream.catalog import get_catalog
+from smart_stream.bootstrap import install, services
 from smart_stream.domain.errors import (
     AudioExistsError,
     BadGatewayError,
@@ -32,16 +36,15 @@ from smart_stream.domain.errors import (
     ServiceUnavailableError,
     UnprocessableError,
 )
-from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRequest
-from smart_stream.services import metadata, queues, tts
-from smart_stream.services.library import search_audio, upload_audio
-from smart_stream.speech import Pcm, Voice, get_speech_engine
-from smart_stream.speech.local import EspeakSpeech
-from smart_stream.speech.polly import PollySpeech
-from smart_stream.storage import get_storage
+from smart_stream.domain.records import AudioRecord, AudioStatus
+from smart_stream.http.views import AudioFile, Views
+from smart_stream.ports import ObjectInfo, Pcm, SpeechEngine, Voice
+from smart_stream.services.pipeline import Pipeline
+from smart_stream.services.queues import QueueChange
+from smart_stream.services.tts import MAX_TEXT_CHARS, Stories, Story
 from tests.audio import make_mp3
+from tests.conftest import ROOT, TOKEN
 from tests.contract import AUDIO_FILE_FIELDS
-from tests.unit.test_handlers import FakeContext, event, handler, with_path
 
 BASE = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 ONE_FRAME = 1152 / 44100
@@ -51,26 +54,50 @@ STORY = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_speech_engine():
-    """The engine is chosen once per process, like the other adapters: forget it per test."""
-    get_speech_engine.cache_clear()
-    yield
-    get_speech_engine.cache_clear()
-
-
 @pytest.fixture
 def local_speech(app_env, monkeypatch):
     """Either storage backend, speaking with the local engine (real audio)."""
     monkeypatch.setenv("TTS_ENGINE", "local")
+    install(None)  # the services of the changed environment
     return app_env
 
 
 # Helpers -------------------------------------------------------------------------------------
 
 
-def say(text: str, **fields: Any):
-    return tts.generate_tts(tts.TtsRequest(text=text, **fields), request_base=BASE)
+def say(text: str, **fields: Any) -> AudioRecord:
+    """Speak ``text`` with the engine the settings choose."""
+    return services().stories.generate(Story(text=text, **fields))
+
+
+def told(engine: SpeechEngine, text: str, **fields: Any) -> AudioRecord:
+    """Speak ``text`` with ``engine`` (a fake), into the test's storage and catalogue."""
+    root = services()
+    stories = Stories(engine, root.storage, root.catalog, root.versions)
+    return stories.generate(Story(text=text, **fields))
+
+
+def view(record: AudioRecord) -> AudioFile:
+    """The record as the contract's AudioFile JSON, for a request made to BASE."""
+    return Views(services().urls, BASE).audio_file(record)
+
+
+def found_by(query: str) -> list[str]:
+    return [r.filename for r in services().library.search(query)]
+
+
+def object_created(name: str, size: int, etag: str, uploaded_at, sequencer: str, **ports):
+    """The metadata pipeline's ObjectCreated event (over other ports when given)."""
+    root = services()
+    pipeline = root.pipeline
+    if ports:
+        pipeline = Pipeline(
+            ports.get("storage", root.storage),
+            ports.get("catalog", root.catalog),
+            root.versions,
+            root.queues,
+        )
+    return pipeline.object_created(ObjectInfo(name, size, etag, uploaded_at), sequencer=sequencer)
 
 
 def everything_stored(env) -> dict[str, bytes]:
@@ -89,7 +116,7 @@ def everything_stored(env) -> dict[str, bytes]:
 
 
 def catalogued() -> dict[str, AudioRecord]:
-    page = get_catalog().list_audio(limit=1000, after=None, statuses=tuple(AudioStatus))
+    page = services().catalog.list_audio(limit=1000, after=None, statuses=tuple(AudioStatus))
     return {r.filename: r for r in page.records}
 
 
@@ -177,7 +204,7 @@ def sentences(n_chars: int) -> str:
 
 def put_story(name: str, data: bytes | None = None) -> None:
     data = data or make_mp3(0.5, title="Old story")
-    upload_audio(name, io.BytesIO(data), len(data), overwrite=False, request_base=BASE)
+    services().library.upload(name, io.BytesIO(data), len(data), overwrite=False)
 
 
 # Engine choice -------------------------------------------------------------------------------
@@ -196,7 +223,8 @@ def test_the_engine_follows_the_settings(request, monkeypatch, backend, tts_engi
     request.getfixturevalue(f"{backend}_env")
     if tts_engine:
         monkeypatch.setenv("TTS_ENGINE", tts_engine)
-    assert isinstance(get_speech_engine(), expected)
+    install(None)  # the services of the changed environment
+    assert isinstance(services().speech, expected)
 
 
 # The local engine: real speech ---------------------------------------------------------------
@@ -205,12 +233,12 @@ def test_the_engine_follows_the_settings(request, monkeypatch, backend, tts_engi
 def test_the_local_engine_makes_a_house_format_mp3_the_pipeline_catalogues(local_speech):
     made = say(STORY)
     assert made.filename == "Once upon a time there was.mp3"
-    assert set(made.model_dump()) == AUDIO_FILE_FIELDS
+    assert set(view(made).model_dump()) == AUDIO_FILE_FIELDS
     assert made.status is AudioStatus.READY and made.status_reason is None
     assert made.transcript_status == "completed"
     assert (made.mpeg_version, made.sample_rate, made.channels) == ("1", 44100, 2)
     assert (made.bitrate, made.bitrate_mode) == (128000, "CBR")
-    assert made.url.startswith(BASE + "/api/audio/Once%20upon%20a%20time%20there%20was.mp3?")
+    assert view(made).url.startswith(BASE + "/api/audio/Once%20upon%20a%20time%20there%20was.mp3?")
     words = len(STORY.split())
     # eSpeak reads about 3 words a second: this is the story spoken, not a blip of sound.
     assert 0.2 * words < made.duration < 1.0 * words, made.duration
@@ -223,8 +251,8 @@ def test_the_local_engine_makes_a_house_format_mp3_the_pipeline_catalogues(local
     assert abs(decoded - made.duration) <= ONE_FRAME + 0.0005
 
     # The metadata pipeline's event for the object: the record stands (and keeps the text).
-    info = get_storage().head(made.filename)
-    again = metadata.object_created(
+    info = services().storage.head(made.filename)
+    again = object_created(
         made.filename, size=info.size, etag=info.etag, uploaded_at=made.uploaded_at, sequencer="1"
     )
     assert again is not None
@@ -232,8 +260,8 @@ def test_the_local_engine_makes_a_house_format_mp3_the_pipeline_catalogues(local
     assert record.status is AudioStatus.READY and record.duration == made.duration
     assert record.transcript_status == "completed" and "counted the stars" in record.transcript
     # ...and what the pipeline makes of the object alone, with no record yet, is the same.
-    get_catalog().delete_audio(made.filename)
-    fresh = metadata.object_created(
+    services().catalog.delete_audio(made.filename)
+    fresh = object_created(
         made.filename, size=info.size, etag=info.etag, uploaded_at=made.uploaded_at, sequencer="2"
     )
     assert fresh is not None and fresh.status is AudioStatus.READY
@@ -251,7 +279,7 @@ def test_search_finds_the_words_of_the_story_and_not_its_markup(local_speech):
     assert made.filename == "The dragon yawned Then he slept.mp3"
 
     def found(query: str) -> list[str]:
-        return [f.filename for f in search_audio(query, request_base=BASE).files]
+        return found_by(query)
 
     assert found("yawned") == [made.filename]
     assert found("HE SLEPT") == [made.filename]
@@ -331,9 +359,7 @@ def test_a_long_text_is_spoken_in_parts_and_joined_into_one_mp3(local_env, monke
 @pytest.mark.parametrize("rate", [16000, 22050, 24000, 44100])
 def test_parts_join_without_gaps_at_any_rate(local_env, rate):
     engine = ToneEngine(rate=rate, seconds=0.25, max_request_chars=30)
-    made = tts.generate_tts(
-        tts.TtsRequest(text=sentences(150), filename="tone.mp3"), request_base=BASE, engine=engine
-    )
+    made = told(engine, text=sentences(150), filename="tone.mp3")
     parts = len(engine.calls)
     assert parts >= 5
     data = everything_stored(local_env)["tone.mp3"]
@@ -357,9 +383,7 @@ def test_an_engine_that_makes_no_sound_is_not_a_server_error(local_env):
     a clear answer: a playable file, or a 422 with nothing stored; never a crash."""
     engine = ToneEngine(seconds=0)
     try:
-        made = tts.generate_tts(
-            tts.TtsRequest(text="...", filename="quiet.mp3"), request_base=BASE, engine=engine
-        )
+        made = told(engine, text="...", filename="quiet.mp3")
     except UnprocessableError:
         assert everything_stored(local_env) == {} and catalogued() == {}
     else:
@@ -376,25 +400,21 @@ def test_an_engine_that_makes_no_sound_is_not_a_server_error(local_env):
 def test_no_text_to_speak_is_422_with_nothing_stored(local_env, text):
     engine = ToneEngine()
     with pytest.raises(UnprocessableError):
-        tts.generate_tts(tts.TtsRequest(text=text), request_base=BASE, engine=engine)
+        told(engine, text=text)
     assert engine.calls == []
     assert everything_stored(local_env) == {} and catalogued() == {}
 
 
 def test_the_text_limit(app_env):
-    assert tts.MAX_TEXT_CHARS >= 20_000
+    assert MAX_TEXT_CHARS >= 20_000
     engine = ToneEngine(seconds=0.01, max_request_chars=3000)
     with pytest.raises(PayloadTooLargeError):
-        tts.generate_tts(
-            tts.TtsRequest(text=sentences(tts.MAX_TEXT_CHARS + 1)), request_base=BASE, engine=engine
-        )
+        told(engine, text=sentences(MAX_TEXT_CHARS + 1))
     assert engine.calls == []
     assert everything_stored(app_env) == {} and catalogued() == {}
-    text = sentences(tts.MAX_TEXT_CHARS)
-    assert len(text) == tts.MAX_TEXT_CHARS
-    made = tts.generate_tts(
-        tts.TtsRequest(text=text, filename="max.mp3"), request_base=BASE, engine=engine
-    )
+    text = sentences(MAX_TEXT_CHARS)
+    assert len(text) == MAX_TEXT_CHARS
+    made = told(engine, text=text, filename="max.mp3")
     assert made.status is AudioStatus.READY
     assert 7 <= len(engine.calls) <= 8 and all(len(c) <= 3000 for c in engine.calls)
     assert " ".join(engine.calls).split() == text.split()
@@ -406,9 +426,7 @@ def test_the_text_limit(app_env):
 def test_a_bad_filename_is_400_with_nothing_stored(local_env, filename):
     engine = ToneEngine()
     with pytest.raises(InvalidFilenameError):
-        tts.generate_tts(
-            tts.TtsRequest(text=STORY, filename=filename), request_base=BASE, engine=engine
-        )
+        told(engine, text=STORY, filename=filename)
     assert engine.calls == []
     assert everything_stored(local_env) == {} and catalogued() == {}
 
@@ -419,17 +437,11 @@ def test_an_existing_file_is_409_then_replaced_with_overwrite(app_env):
     old = catalogued()["Bedtime.mp3"]
     engine = ToneEngine()
     with pytest.raises(AudioExistsError):
-        tts.generate_tts(
-            tts.TtsRequest(text=STORY, filename="Bedtime.mp3"), request_base=BASE, engine=engine
-        )
+        told(engine, text=STORY, filename="Bedtime.mp3")
     assert engine.calls == []
     assert everything_stored(app_env) == before and catalogued()["Bedtime.mp3"] == old
 
-    made = tts.generate_tts(
-        tts.TtsRequest(text=STORY, filename="Bedtime.mp3", overwrite=True),
-        request_base=BASE,
-        engine=engine,
-    )
+    made = told(engine, text=STORY, filename="Bedtime.mp3", overwrite=True)
     assert made.etag != old.etag and made.transcript_status == "completed"
     assert made.duration == pytest.approx(len(engine.calls) * 0.25, abs=2 * ONE_FRAME)
     record = catalogued()["Bedtime.mp3"]
@@ -445,12 +457,8 @@ def test_a_file_copied_into_storage_only_also_counts_as_existing(local_env):
     copied = make_mp3(0.3)
     (local_env.audio_dir / "Once upon a time there was.mp3").write_bytes(copied)
     with pytest.raises(AudioExistsError):
-        tts.generate_tts(
-            tts.TtsRequest(text=STORY, filename="Once upon a time there was.mp3"),
-            request_base=BASE,
-            engine=ToneEngine(),
-        )
-    made = tts.generate_tts(tts.TtsRequest(text=STORY), request_base=BASE, engine=ToneEngine())
+        told(ToneEngine(), text=STORY, filename="Once upon a time there was.mp3")
+    made = told(ToneEngine(), text=STORY)
     assert made.filename == "Once upon a time there was 2.mp3"
     assert (local_env.audio_dir / "Once upon a time there was.mp3").read_bytes() == copied
 
@@ -468,23 +476,20 @@ def test_a_file_copied_into_storage_only_also_counts_as_existing(local_env):
     ],
 )
 def test_a_missing_filename_is_made_from_the_first_words(local_env, text, name):
-    made = tts.generate_tts(tts.TtsRequest(text=text), request_base=BASE, engine=ToneEngine())
+    made = told(ToneEngine(), text=text)
     assert made.filename == name
     assert set(everything_stored(local_env)) == {name}
 
 
 def test_a_made_up_name_stays_short_and_valid(local_env):
     text = "Supercalifragilisticexpialidocious " * 8
-    made = tts.generate_tts(tts.TtsRequest(text=text), request_base=BASE, engine=ToneEngine())
+    made = told(ToneEngine(), text=text)
     stem = made.filename.removesuffix(".mp3")
     assert 0 < len(stem) <= 60 and stem == stem.strip()
 
 
 def test_the_same_text_again_gets_a_name_of_its_own(app_env):
-    names = [
-        tts.generate_tts(tts.TtsRequest(text=STORY), request_base=BASE, engine=ToneEngine())
-        for _ in range(3)
-    ]
+    names = [told(ToneEngine(), text=STORY) for _ in range(3)]
     assert [m.filename for m in names] == [
         "Once upon a time there was.mp3",
         "Once upon a time there was 2.mp3",
@@ -501,40 +506,40 @@ def test_the_same_text_again_gets_a_name_of_its_own(app_env):
 def test_an_engine_failing_midway_leaves_nothing(app_env, error):
     engine = ToneEngine(fail_at=2, error=error)
     with pytest.raises(type(error)):
-        tts.generate_tts(
-            tts.TtsRequest(text=sentences(200), filename="half.mp3"),
-            request_base=BASE,
-            engine=engine,
-        )
+        told(engine, text=sentences(200), filename="half.mp3")
     assert len(engine.calls) == 3
     assert everything_stored(app_env) == {} and catalogued() == {}
 
 
 def test_a_failure_while_replacing_keeps_the_old_story(app_env):
     say_with = ToneEngine()
-    tts.generate_tts(
-        tts.TtsRequest(text=STORY, filename="Keep.mp3"), request_base=BASE, engine=say_with
-    )
+    told(say_with, text=STORY, filename="Keep.mp3")
     before, record = everything_stored(app_env), catalogued()["Keep.mp3"]
     with pytest.raises(ServiceUnavailableError):
-        tts.generate_tts(
-            tts.TtsRequest(text=sentences(300), filename="Keep.mp3", overwrite=True),
-            request_base=BASE,
-            engine=ToneEngine(fail_at=3),
-        )
+        told(ToneEngine(fail_at=3), text=sentences(300), filename="Keep.mp3", overwrite=True)
     assert everything_stored(app_env) == before
     assert catalogued()["Keep.mp3"] == record
 
 
 def test_a_catalogue_failure_leaves_no_object_behind(app_env, monkeypatch):
-    catalog = get_catalog()
+    """The story is stored the one way a version is (Versions.store), and so takes its
+    rollback: the catalogue refusing the record, the object is removed again."""
+    root = services()
+    stores: list[str] = []
+    store = root.versions.store
+
+    def spying_store(name, source, analysis, **kwargs):
+        stores.append(name)
+        return store(name, source, analysis, **kwargs)
 
     def unavailable(record, **kwargs):
         raise ServiceUnavailableError("The catalogue is busy.")
 
-    monkeypatch.setattr(catalog, "put_audio", unavailable)
+    monkeypatch.setattr(root.versions, "store", spying_store)
+    monkeypatch.setattr(root.catalog, "put_audio", unavailable)
     with pytest.raises(ServiceUnavailableError):
-        tts.generate_tts(tts.TtsRequest(text=STORY), request_base=BASE, engine=ToneEngine())
+        told(ToneEngine(), text=STORY)
+    assert stores == ["Once upon a time there was.mp3"]
     assert everything_stored(app_env) == {}
 
 
@@ -542,20 +547,12 @@ def test_a_story_replaced_under_a_queue_plays_whole_in_it(local_env):
     """A queue keeps each file's audio span; a story spoken again over the same name must
     leave the queue playing the new story, not a span of the old one."""
     song = make_mp3(1.0)
-    upload_audio("Song.mp3", io.BytesIO(song), len(song), overwrite=False, request_base=BASE)
-    tts.generate_tts(
-        tts.TtsRequest(text="Short.", filename="Tale.mp3"),
-        request_base=BASE,
-        engine=ToneEngine(seconds=0.3),
-    )
-    queues.put_queue("bedtime", QueueRequest(files=["Tale.mp3", "Song.mp3"]), request_base=BASE)
-    made = tts.generate_tts(
-        tts.TtsRequest(text=sentences(200), filename="Tale.mp3", overwrite=True),
-        request_base=BASE,
-        engine=ToneEngine(seconds=0.3),
-    )
+    services().library.upload("Song.mp3", io.BytesIO(song), len(song), overwrite=False)
+    told(ToneEngine(seconds=0.3), text="Short.", filename="Tale.mp3")
+    services().queues.put("bedtime", QueueChange(files=["Tale.mp3", "Song.mp3"]))
+    made = told(ToneEngine(seconds=0.3), text=sentences(200), filename="Tale.mp3", overwrite=True)
     record = catalogued()["Tale.mp3"]
-    queue = get_catalog().get_queue("bedtime")
+    queue = services().catalog.get_queue("bedtime")
     entry = next(e for e in queue.entries if e.filename == "Tale.mp3")
     assert (entry.audio_start, entry.audio_end) == (record.audio_start, record.audio_end)
     assert entry.duration == pytest.approx(made.duration) and entry.etag == made.etag
@@ -580,19 +577,19 @@ def test_the_pipeline_racing_the_request_leaves_the_story_its_words(app_env):
     an S3 event may come late): its catalogue read can precede generate_tts's record, its
     write follow it. Seen over HTTP on both backends (tests/integration/test_tts_flow.py):
     the story then loses its transcript and search no longer finds it."""
-    made = tts.generate_tts(tts.TtsRequest(text=STORY), request_base=BASE, engine=ToneEngine())
-    info = get_storage().head(made.filename)
-    metadata.object_created(
+    made = told(ToneEngine(), text=STORY)
+    info = services().storage.head(made.filename)
+    object_created(
         made.filename,
         size=info.size,
         etag=info.etag,
         uploaded_at=made.uploaded_at,
         sequencer="0000000001",
-        catalog=CatalogueReadEarlier(get_catalog(), made.filename),
+        catalog=CatalogueReadEarlier(services().catalog, made.filename),
     )
     record = catalogued()[made.filename]
     assert record.transcript_status == "completed" and record.transcript == STORY
-    assert [f.filename for f in search_audio("owl", request_base=BASE).files] == [made.filename]
+    assert found_by("owl") == [made.filename]
 
 
 # Polly, through moto -------------------------------------------------------------------------
@@ -602,9 +599,10 @@ def test_the_pipeline_racing_the_request_leaves_the_story_its_words(app_env):
 def polly(aws_env):
     """S3, DynamoDB and Polly in moto; the app's own Polly client (standard retries), with
     every SynthesizeSpeech request it sends recorded."""
-    engine = get_speech_engine()
+    root = services()
+    engine = root.speech
     assert isinstance(engine, PollySpeech)
-    client = aws.client("polly")
+    client = root.client("polly")
     assert engine.client is client
     sent: list[dict[str, Any]] = []
     client.meta.events.register(
@@ -659,7 +657,7 @@ def test_polly_audio_becomes_a_house_format_mp3(polly):
     )
     record = catalogued()[made.filename]
     assert record.status is AudioStatus.READY and record.transcript == STORY
-    assert [f.filename for f in search_audio("owl", request_base=BASE).files] == [made.filename]
+    assert found_by("owl") == [made.filename]
 
 
 def test_polly_ssml(polly):
@@ -689,7 +687,7 @@ def test_a_long_text_goes_to_polly_in_parts_in_order(polly):
 
 
 def test_the_longest_text_goes_to_polly_in_parts(polly):
-    text = sentences(tts.MAX_TEXT_CHARS)
+    text = sentences(MAX_TEXT_CHARS)
     say(text)
     assert 7 <= len(polly.sent) <= 8
     assert all(len(c["Text"]) <= 3000 for c in polly.sent)
@@ -822,6 +820,45 @@ def test_listing_polly_voices_throttled_is_503(polly, no_backoff):
 
 # Through the Lambda handler --------------------------------------------------------------
 
+_handlers: dict[str, Any] = {}
+
+
+def handler(function_dir: str):
+    """The function's lambda_handler, loaded from its file as Lambda would (no sys.path);
+    each call asks ``bootstrap.services()``, so it sees the test's services."""
+    if function_dir not in _handlers:
+        path = ROOT / "functions" / function_dir / "app.py"
+        name = f"tts_{function_dir}_{uuid.uuid4().hex}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _handlers[function_dir] = module.lambda_handler
+    return _handlers[function_dir]
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "smart-stream-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:smart-stream-test"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+
+def event(name: str, *, token: str | None = TOKEN) -> dict[str, Any]:
+    """A copy of a sample event (events/), with the bearer token set (or removed)."""
+    data = json.loads((ROOT / "events" / name).read_text())
+    data["headers"].pop("authorization", None)
+    if token is not None:
+        data["headers"]["authorization"] = f"Bearer {token}"
+    return data
+
+
+def with_path(data: dict[str, Any], raw_path: str) -> dict[str, Any]:
+    data["rawPath"] = raw_path
+    data["requestContext"]["http"]["path"] = raw_path
+    data["pathParameters"] = {}
+    return data
+
 
 def tts_event(body: Any, *, raw: str | None = None, token: str | None = "default") -> dict:
     kwargs = {} if token == "default" else {"token": token}
@@ -882,7 +919,7 @@ def test_the_handler_refuses_bad_input_with_nothing_stored(
     local_env, monkeypatch, body, raw, status
 ):
     engine = ToneEngine()
-    monkeypatch.setattr(tts, "get_speech_engine", lambda: engine)
+    monkeypatch.setattr(services().stories, "engine", engine)
     answer, _, payload = call(tts_event(body, raw=raw))
     assert answer == status, payload
     assert engine.calls == []
@@ -904,7 +941,7 @@ def test_the_handler_answers_an_engine_failure_with_nothing_stored(
     app_env, monkeypatch, error, status
 ):
     engine = ToneEngine(fail_at=1, error=error)
-    monkeypatch.setattr(tts, "get_speech_engine", lambda: engine)
+    monkeypatch.setattr(services().stories, "engine", engine)
     answer, headers, payload = call(tts_event({"text": sentences(200)}))
     assert answer == status
     assert payload["code"] == error.code

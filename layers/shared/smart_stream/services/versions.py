@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 from smart_stream.audio.analysis import AudioAnalysis
 from smart_stream.domain.credentials import AUDIO_KIND
-from smart_stream.domain.errors import AudioExistsError, SmartStreamError
+from smart_stream.domain.errors import AudioExistsError
 from smart_stream.domain.records import AudioRecord, AudioStatus
 from smart_stream.ports import Catalog, ObjectInfo, Storage
 from smart_stream.services import credentials
@@ -97,7 +97,8 @@ class Versions:
 
         Rollback, when something fails part-way (the error is raised in every case):
         - the storage write fails: nothing changed (a write is atomic);
-        - the catalogue write fails after the object is stored:
+        - the catalogue fails after the object is stored (its read of the name's past
+          credential versions, or its write):
           - on a name that had no object and no record (``overwrite`` or not), the object is
             removed again: nothing is left half-stored;
           - on an existing name (``overwrite``), the new object stays: the old bytes are gone
@@ -109,18 +110,18 @@ class Versions:
             raise AudioExistsError(name)
         source.seek(0)
         stored = self.storage.put(name, source, overwrite=overwrite)
-        # A replaced file keeps its device URL: cards that play it go on working.
-        record = self.record_for(stored, analysis, None, previous)
-        if transcript is not None:
-            record = record.model_copy(
-                update={"transcript": transcript, "transcript_status": "completed"}
-            )
         try:
+            # A replaced file keeps its device URL: cards that play it go on working.
+            record = self.record_for(stored, analysis, None, previous)
+            if transcript is not None:
+                record = record.model_copy(
+                    update={"transcript": transcript, "transcript_status": "completed"}
+                )
             self.catalogue(record, replaces=previous is not None)
         except Exception:
             if not existed:
-                # The removal failing too must not hide why the write failed.
-                with contextlib.suppress(SmartStreamError):
+                # The removal failing too must not hide why the catalogue failed.
+                with contextlib.suppress(Exception):
                     self.storage.delete(name)
             raise
         return record
