@@ -160,6 +160,7 @@ class AccessLog:
 
 
 def build_routes(template: LocalTemplate, services: Services) -> list[BaseRoute]:
+    register_name_convertor()  # the routes' ":name" parameters
     entries: list[tuple[str, BaseRoute]] = []
     for http in template.http_routes:
         path = starlette_path(http.path)

@@ -148,16 +148,15 @@ def catalogue_stored(name: str, data: bytes) -> None:
     route would have written."""
     import io
 
-    from smart_stream.catalog import get_catalog
-    from smart_stream.storage import get_storage
-
     from smart_stream.audio.analysis import analyse_upload
+    from smart_stream.bootstrap import services
     from smart_stream.domain.records import AudioRecord, AudioStatus, utc_now
 
-    info = get_storage().head(name)
+    root = services()  # the server's: it runs in this process
+    info = root.storage.head(name)
     assert info.size == len(data)
     probed = analyse_upload(io.BytesIO(data)).info
-    get_catalog().put_audio(
+    root.catalog.put_audio(
         AudioRecord(
             **probed.model_dump(),
             filename=name,

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smart_stream.device.asgi import READ_AHEAD_CHUNKS
-from smart_stream.settings import get_settings
+from smart_stream.device.read_ahead import READ_AHEAD_CHUNKS
 from tests.audio import make_mp3
 from tests.integration.helpers import Player, catalogue_stored, post_form
 
@@ -97,7 +96,7 @@ def test_memory_stays_flat_while_streaming(live_server, big_url, big_mp3):
     grown = peak - base
     # What is in flight at once: the chunk being read, those read ahead, the one being sent
     # and the client's; so a few chunks, whatever the file's size.
-    chunk = get_settings().stream_chunk_bytes
+    chunk = live_server.app.state.services.settings.stream_chunk_bytes
     bound = (READ_AHEAD_CHUNKS + 4) * chunk
     assert grown < bound, f"{grown / 1e6:.1f} MB allocated for a 20 MB stream"
     assert bound < len(big_mp3) / 3

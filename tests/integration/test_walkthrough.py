@@ -172,11 +172,11 @@ def test_list_status_filter(live_server, client, story):
 
 
 def test_list_hides_invalid_files_by_default(live_server, client, story):
-    from smart_stream.catalog import get_catalog
     from smart_stream.domain.records import AudioRecord, AudioStatus
 
-    # A file found broken after upload (the metadata step marks it so).
-    get_catalog().put_audio(
+    # A file found broken after upload (the metadata step marks it so), in the server's
+    # catalogue: it runs in this process.
+    live_server.app.state.services.catalog.put_audio(
         AudioRecord(
             filename="broken.mp3",
             size=10,

@@ -1,16 +1,20 @@
 """One contract for every Catalog adapter (SQLite; DynamoDB in moto): records kept whole,
-listed in filename order page by page, filtered by status, searched case-insensitively."""
+listed in filename order page by page, filtered by status, searched case-insensitively;
+made without I/O, migrated on demand, and telling their change feed of each write."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from smart_stream.catalog import Catalog, get_catalog
-from smart_stream.catalog.base import SCHEMA_VERSION
-from smart_stream.domain.records import AudioRecord, AudioStatus
-from tests.conftest import reset_caches
+from smart_stream.adapters.catalog_rows import SCHEMA_VERSION
+from smart_stream.bootstrap import SQLITE_FILENAME, Services
+from smart_stream.changes import AudioChanged, ChangeFeed, QueueChanged
+from smart_stream.domain.records import AudioRecord, AudioStatus, PlayMode, QueueRecord
+from smart_stream.ports import Catalog
+from tests.conftest import fresh_services
 
 ALL = tuple(AudioStatus)
 VISIBLE = (AudioStatus.PENDING, AudioStatus.READY)
@@ -50,8 +54,8 @@ def record(filename: str, **fields) -> AudioRecord:
 
 
 @pytest.fixture
-def catalog(app_env) -> Catalog:
-    return get_catalog()
+def catalog(app_env, root: Services) -> Catalog:
+    return root.catalog
 
 
 def walk(catalog: Catalog, limit: int, statuses=ALL) -> list[list[str]]:
@@ -254,17 +258,235 @@ def test_search_respects_the_status_filter(library):
 
 
 def test_schema_version_and_reopening_keep_the_data(catalog):
-    """Given a catalogue with data, when the process starts again (caches reset, adapter made
+    """Given a catalogue with data, when the process starts again (services and adapter made
     anew), then its schema version is current and nothing was lost or migrated twice."""
+    catalog.migrate()  # what the local server and the writing functions do first
     assert catalog.schema_version() == SCHEMA_VERSION
     catalog.put_audio(record("kept.mp3", title="Still here"))
 
-    reset_caches()
-    reopened = get_catalog()
+    reopened = fresh_services().catalog
 
     assert reopened is not catalog
     assert reopened.schema_version() == SCHEMA_VERSION
     assert reopened.get_audio("kept.mp3").title == "Still here"
     assert walk(reopened, 10) == [["kept.mp3"]]
-    reset_caches()
-    assert get_catalog().schema_version() == SCHEMA_VERSION
+    again = fresh_services().catalog
+    again.migrate()  # a second migration of a current store changes nothing
+    assert again.schema_version() == SCHEMA_VERSION
+    assert again.get_audio("kept.mp3").title == "Still here"
+
+
+# --- Made without I/O; migrated on demand ---------------------------------------------------
+
+
+class NoRequests:
+    """A DynamoDB client whose every call fails the test: constructing must not use it."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the adapter called DynamoDB ({name}) while being made")
+
+
+def test_constructing_a_sqlite_catalog_touches_nothing(tmp_path: Path):
+    from smart_stream.adapters.local.sqlite import SqliteCatalog
+
+    path = tmp_path / "state" / "catalog.sqlite3"
+    catalog = SqliteCatalog(path)
+    assert not path.exists() and not path.parent.exists(), "made a file before first use"
+
+    assert catalog.get_audio("story.mp3") is None  # first use: opened and migrated
+
+    assert path.is_file()
+    assert catalog.schema_version() == SCHEMA_VERSION
+
+
+def test_local_services_make_no_catalogue_file_until_it_is_used(local_env):
+    services = fresh_services()
+    path = local_env.data_dir / SQLITE_FILENAME
+    assert services.catalog is not None
+    assert not path.exists(), "the catalogue was opened when only made"
+    services.catalog.list_queues()
+    assert path.is_file()
+
+
+def test_constructing_a_dynamo_catalog_makes_no_request(aws_env):
+    from smart_stream.adapters.aws.dynamodb import DynamoCatalog
+
+    DynamoCatalog(aws_env.table, NoRequests())  # type: ignore[arg-type]
+
+    # Through the services too: the catalogue is made, and nothing is asked of the table.
+    services = fresh_services()
+    requests: list[str] = []
+    client = services.client("dynamodb")
+    client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: requests.append(model.name)
+    )
+    assert services.catalog is not None
+    assert requests == []
+    services.migrate()
+    assert "PutItem" in requests, "migrate writes the schema item"
+
+
+def _schema_item(aws_env) -> dict | None:
+    import boto3
+
+    from smart_stream.adapters.aws.dynamo_items import SCHEMA_KEY
+
+    found = boto3.client("dynamodb").get_item(TableName=aws_env.table, Key=SCHEMA_KEY)
+    return found.get("Item")
+
+
+def test_dynamo_writes_its_schema_item_only_in_migrate(aws_env, root):
+    catalog = root.catalog
+    catalog.put_audio(record("story.mp3"))  # ordinary use does not write the schema item
+    assert catalog.get_audio("story.mp3") is not None
+    assert _schema_item(aws_env) is None
+    assert catalog.schema_version() == 0, "not migrated yet"
+
+    catalog.migrate()
+
+    assert _schema_item(aws_env)["version"] == {"N": str(SCHEMA_VERSION)}
+    assert catalog.schema_version() == SCHEMA_VERSION
+
+
+def test_migrate_brings_the_schema_version_current(catalog):
+    catalog.migrate()
+    assert catalog.schema_version() == SCHEMA_VERSION
+    catalog.migrate()  # twice is harmless
+    assert catalog.schema_version() == SCHEMA_VERSION
+    catalog.put_audio(record("story.mp3"))
+    assert catalog.get_audio("story.mp3") is not None
+
+
+def test_migrate_refuses_a_store_newer_than_the_code(app_env, root, tmp_path):
+    """A catalogue written by a newer version of the app is not used by an older one."""
+    if app_env.backend == "local":
+        import sqlite3
+
+        from smart_stream.adapters.local.sqlite import SqliteCatalog
+
+        path = tmp_path / "newer.sqlite3"
+        with sqlite3.connect(path) as db:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        newer: Catalog = SqliteCatalog(path)
+    else:
+        import boto3
+
+        from smart_stream.adapters.aws.dynamo_items import SCHEMA_KEY
+
+        boto3.client("dynamodb").put_item(
+            TableName=app_env.table,
+            Item={**SCHEMA_KEY, "version": {"N": str(SCHEMA_VERSION + 1)}},
+        )
+        newer = root.catalog
+    with pytest.raises(RuntimeError, match="newer"):
+        newer.migrate()
+
+
+# --- The change feed: told of each write that was made ----------------------------------------
+
+
+def queue(name: str = "bedtime", version: int = 1) -> QueueRecord:
+    return QueueRecord(
+        name=name,
+        title=f"Title of {name}",
+        entries=[],
+        play_mode=PlayMode.SEQUENTIAL,
+        version=version,
+        seed=1,
+        updated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+
+
+class Heard:
+    """A change-feed listener that remembers each change, with what the catalogue held for
+    it at that moment (a change is told once it is written)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.changes: list[object] = []
+        self.seen: list[object] = []
+
+    def audio(self, change: AudioChanged) -> None:
+        self.changes.append(change)
+        self.seen.append(self.catalog.get_audio(change.filename))
+
+    def queue(self, change: QueueChanged) -> None:
+        self.changes.append(change)
+        self.seen.append(self.catalog.get_queue(change.name))
+
+    def take(self) -> tuple[list[object], list[object]]:
+        taken = (self.changes, self.seen)
+        self.changes, self.seen = [], []
+        return taken
+
+
+@pytest.fixture
+def heard(catalog) -> Heard:
+    listener = Heard(catalog)
+    catalog.changes.subscribe(AudioChanged, listener.audio)
+    catalog.changes.subscribe(QueueChanged, listener.queue)
+    return listener
+
+
+def test_the_services_catalog_tells_the_services_feed(app_env, root):
+    assert isinstance(root.catalog.changes, ChangeFeed)
+    assert root.catalog.changes is root.changes
+
+
+def test_audio_writes_are_told_after_they_are_made(catalog, heard):
+    first = record("story.mp3", title="First")
+    assert catalog.put_audio(first)
+    assert heard.take() == ([AudioChanged("story.mp3")], [first])
+
+    second = record("story.mp3", title="Second")
+    assert catalog.put_audio(second)
+    assert heard.take() == ([AudioChanged("story.mp3")], [second])
+
+    assert catalog.delete_audio("story.mp3") is True
+    assert heard.take() == ([AudioChanged("story.mp3")], [None])
+
+
+def test_audio_writes_that_change_nothing_are_not_told(catalog, heard):
+    assert catalog.delete_audio("missing.mp3") is False
+    assert heard.take() == ([], [])
+
+    newer = record("story.mp3", title="From the newer event")
+    assert catalog.put_audio(newer, sequencer="0A")
+    heard.take()
+    stale = record("story.mp3", title="From an older event")
+    assert catalog.put_audio(stale, sequencer="09") is False
+    assert heard.take() == ([], []), "a stale event wrote nothing and must tell nothing"
+    assert catalog.delete_audio("story.mp3", sequencer="08") is False
+    assert heard.take() == ([], [])
+    assert catalog.get_audio("story.mp3") == newer
+
+    assert catalog.delete_audio("story.mp3", sequencer="0B") is True
+    assert heard.take() == ([AudioChanged("story.mp3")], [None])
+
+
+def test_queue_writes_are_told_after_they_are_made(catalog, heard):
+    created = queue(version=1)
+    assert catalog.put_queue(created, expected_version=None)
+    assert heard.take() == ([QueueChanged("bedtime", existed=False, exists=True)], [created])
+
+    replaced = queue(version=2)
+    assert catalog.put_queue(replaced, expected_version=1)
+    assert heard.take() == ([QueueChanged("bedtime", existed=True, exists=True)], [replaced])
+
+    assert catalog.delete_queue("bedtime") is True
+    assert heard.take() == ([QueueChanged("bedtime", existed=True, exists=False)], [None])
+
+
+def test_a_failed_conditional_queue_write_tells_nothing(catalog, heard):
+    stored = queue(version=1)
+    assert catalog.put_queue(stored, expected_version=None)
+    heard.take()
+
+    # Another writer got there first: created already, or moved on from the version read.
+    assert catalog.put_queue(queue(version=1), expected_version=None) is False
+    assert catalog.put_queue(queue(version=3), expected_version=2) is False
+    assert catalog.put_queue(queue("nowhere", version=2), expected_version=1) is False
+    assert catalog.delete_queue("nowhere") is False
+
+    assert heard.take() == ([], [])
+    assert catalog.get_queue("bedtime") == stored

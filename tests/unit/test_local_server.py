@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import textwrap
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -20,10 +19,10 @@ from local_server.app import build_routes, create_app, starlette_path
 from local_server.s3_events import S3EventDispatcher, Sequencer, s3_event
 from local_server.stream_events import CatalogStreamDispatcher, matches, stream_record
 from local_server.template import FunctionSpec, StreamSubscription, read_template
-from smart_stream.domain.records import PlayMode, QueueEntry, QueueRecord
-from smart_stream.storage import get_storage
-from smart_stream.storage.base import ObjectInfo
-from tests.conftest import ROOT, TOKEN
+from smart_stream.adapters.catalog_rows import SCHEMA_VERSION
+from smart_stream.changes import QueueChanged
+from smart_stream.ports import ObjectInfo
+from tests.conftest import ROOT, TOKEN, fresh_services
 
 
 def test_template_routes_are_the_deployed_ones():
@@ -69,7 +68,11 @@ def test_template_routes_are_the_deployed_ones():
 
 
 def test_literal_routes_win_over_parameterised_ones():
-    paths = [route.path for route in build_routes(read_template(ROOT / "template.yaml"))]
+    from smart_stream.device.app import register_name_convertor
+
+    register_name_convertor()  # as create_app does before it builds the routes
+    template = read_template(ROOT / "template.yaml")
+    paths = [route.path for route in build_routes(template, fresh_services())]
     assert paths.index("/api/audio/list") < paths.index("/api/audio/{filename:name}")
     assert paths.index("/api/audio/{filename:name}/metadata") < paths.index(
         "/api/audio/{filename:name}"
@@ -119,11 +122,12 @@ def test_local_writes_reach_subscribed_functions_as_s3_events(tmp_path, local_en
                 out.write(json.dumps(event) + "\\n")
         """,
     )
-    app = create_app(template, access_log=False)
+    services = fresh_services()
+    app = create_app(template, services, access_log=False)
     with TestClient(app):
         # When a file is written and then deleted through Storage
-        get_storage().put("Gute Nacht + ü.mp3", io.BytesIO(b"\xff\xfb" * 100))
-        get_storage().delete("Gute Nacht + ü.mp3")
+        services.storage.put("Gute Nacht + ü.mp3", io.BytesIO(b"\xff\xfb" * 100))
+        services.storage.delete("Gute Nacht + ü.mp3")
         app.state.dispatcher.drain()
     # Then the function got exactly one real-shaped ObjectCreated event (not the delete)
     events = [json.loads(line) for line in log.read_text().splitlines()]
@@ -206,7 +210,7 @@ def test_requests_become_api_gateway_v2_events(local_env):
 
 
 def test_bodies_over_the_lambda_payload_limit_are_refused(local_env):
-    app = create_app(ROOT / "template.yaml", access_log=False)
+    app = create_app(ROOT / "template.yaml", fresh_services(), access_log=False)
     with TestClient(app) as client:
         response = client.post(
             "/api/audio/upload",
@@ -220,37 +224,82 @@ def test_bodies_over_the_lambda_payload_limit_are_refused(local_env):
 
 @pytest.mark.parametrize("path", ["/api/nothing", "/api/audio/list/extra"])
 def test_unknown_paths_are_json_404s(local_env, path):
-    with TestClient(create_app(ROOT / "template.yaml", access_log=False)) as client:
+    app = create_app(ROOT / "template.yaml", fresh_services(), access_log=False)
+    with TestClient(app) as client:
         response = client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code in (400, 404)
     assert set(response.json()) == {"code", "message"}
 
 
+def _stored_schema_version(env) -> int | None:
+    """The schema version the store itself records (None: never migrated), read beside
+    the app."""
+    if env.backend == "local":
+        import sqlite3
+
+        from smart_stream.bootstrap import SQLITE_FILENAME
+
+        path = env.data_dir / SQLITE_FILENAME
+        if not path.exists():
+            return None
+        with sqlite3.connect(path) as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0]) or None
+    import boto3
+
+    from smart_stream.adapters.aws.dynamo_items import SCHEMA_KEY
+
+    item = boto3.client("dynamodb").get_item(TableName=env.table, Key=SCHEMA_KEY).get("Item")
+    return None if item is None else int(item["version"]["N"])
+
+
+def test_the_server_migrates_the_catalogue_at_start_up(app_env):
+    """The local server writes the catalogue: its schema comes forward when it starts,
+    before any request, once."""
+    services = fresh_services()
+    migrations: list[str] = []
+    migrate = services.catalog.migrate
+
+    def counted() -> None:
+        migrations.append("migrate")
+        migrate()
+
+    services.catalog.migrate = counted  # type: ignore[method-assign]
+    app = create_app(ROOT / "template.yaml", services, access_log=False)
+    assert app.state.services is services
+    assert _stored_schema_version(app_env) is None, "made, not yet started: nothing written"
+    assert migrations == []
+
+    with TestClient(app):
+        assert migrations == ["migrate"]
+        assert _stored_schema_version(app_env) == SCHEMA_VERSION
+        assert services.catalog.schema_version() == SCHEMA_VERSION
+
+    assert migrations == ["migrate"]
+
+
+def test_create_app_installs_the_services_it_is_given(local_env):
+    from smart_stream.bootstrap import services as installed
+
+    services = fresh_services()
+    other = fresh_services()
+    assert installed() is other
+    create_app(ROOT / "template.yaml", services, access_log=False)
+    assert installed() is services, "the functions' handlers use what the server was given"
+
+
 # --- the catalogue's stream: queue changes as DynamoDB stream records ---------------------
 
 
-def queue_record(name: str = "bedtime", version: int = 1, files: int = 2) -> QueueRecord:
-    return QueueRecord(
-        name=name,
-        title=f"Title of {name}",
-        description="ü & more",
-        entries=[
-            QueueEntry(
-                filename=f"track {i} ü.mp3",
-                etag=f'"etag{i}"',
-                audio_start=10 * i,
-                audio_end=5000 + i,
-                duration=1.25 + i,
-            )
-            for i in range(files)
-        ],
-        play_mode=PlayMode.SHUFFLE,
-        version=version,
-        seed=987654321,
-        credential_version=3,
-        yoto_card_id="card-1" if version > 1 else None,
-        updated_at=datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
-    )
+def created(name: str = "bedtime") -> QueueChanged:
+    return QueueChanged(name, existed=False, exists=True)
+
+
+def replaced(name: str = "bedtime") -> QueueChanged:
+    return QueueChanged(name, existed=True, exists=True)
+
+
+def removed(name: str = "bedtime") -> QueueChanged:
+    return QueueChanged(name, existed=True, exists=False)
 
 
 def other_record(pk: str, sk: str) -> dict:
@@ -273,10 +322,10 @@ def test_the_template_subscribes_the_pack_function_to_queue_records_only():
     def passes(record: dict) -> bool:
         return any(matches(pattern, record) for pattern in subscription.patterns)
 
-    old, new = queue_record(version=1), queue_record(version=2)
-    assert passes(stream_record(None, new, 1))
-    assert passes(stream_record(old, new, 2))
-    assert passes(stream_record(old, None, 3))
+    assert passes(stream_record(created(), 1))
+    assert passes(stream_record(replaced(), 2))
+    assert passes(stream_record(removed(), 3))
+    assert passes(stream_record(created("ü-odd_name"), 4))
     assert not passes(other_record("AUDIO", "story.mp3"))
     assert not passes(other_record("CURSOR", "device-1#bedtime"))
     assert not passes({"eventName": "MODIFY", "dynamodb": {}})
@@ -297,15 +346,11 @@ def test_patterns_match_field_by_field_and_a_list_is_any_of():
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "event_name"),
-    [
-        (None, queue_record(version=1), "INSERT"),
-        (queue_record(version=1), queue_record(version=2, files=3), "MODIFY"),
-        (queue_record(version=2), None, "REMOVE"),
-    ],
+    ("change", "event_name"),
+    [(created(), "INSERT"), (replaced(), "MODIFY"), (removed(), "REMOVE")],
 )
-def test_stream_records_name_the_queue_as_dynamodb_would(old, new, event_name):
-    record = stream_record(old, new, 42)
+def test_stream_records_name_the_queue_as_dynamodb_would(change, event_name):
+    record = stream_record(change, 42)
 
     assert record["eventName"] == event_name
     assert record["eventSource"] == "aws:dynamodb"
@@ -326,7 +371,7 @@ def test_the_template_stream_is_keys_only_as_the_local_records():
 
     table = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]["CatalogTable"]
     view = table["Properties"]["StreamSpecification"]["StreamViewType"]
-    assert view == stream_record(None, queue_record(), 1)["dynamodb"]["StreamViewType"]
+    assert view == stream_record(created(), 1)["dynamodb"]["StreamViewType"]
 
 
 def test_scheduled_functions_run_once_when_asked_on_the_same_worker(monkeypatch):
@@ -339,9 +384,9 @@ def test_scheduled_functions_run_once_when_asked_on_the_same_worker(monkeypatch)
     dispatcher = CatalogStreamDispatcher([_fake_subscription()], template.schedules)
     dispatcher.start()
     try:
-        dispatcher(None, queue_record())
+        dispatcher(created())
         dispatcher.run_schedules()
-        dispatcher(queue_record(version=1), queue_record(version=2))
+        dispatcher(replaced())
         dispatcher.drain()
     finally:
         dispatcher.stop()
@@ -351,7 +396,7 @@ def test_scheduled_functions_run_once_when_asked_on_the_same_worker(monkeypatch)
 
 
 def test_stream_records_are_numbered_in_order():
-    records = [stream_record(None, queue_record(), n) for n in (1, 2, 10, 11)]
+    records = [stream_record(created(), n) for n in (1, 2, 10, 11)]
     sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
     assert sequences == sorted(sequences)
     assert len({r["eventID"] for r in records}) == len(records)
@@ -374,7 +419,7 @@ def test_a_record_reported_failed_is_delivered_again_until_it_succeeds(monkeypat
     dispatcher = CatalogStreamDispatcher([_fake_subscription()])
     dispatcher.start()
     try:
-        dispatcher(None, queue_record())
+        dispatcher(created())
         dispatcher.drain()
     finally:
         dispatcher.stop()
@@ -397,10 +442,10 @@ def test_a_function_that_raises_is_retried_then_left_and_the_next_record_goes_on
     dispatcher = CatalogStreamDispatcher([_fake_subscription()])
     dispatcher.start()
     try:
-        dispatcher(None, queue_record(version=1))
+        dispatcher(created())
         dispatcher.drain()
         assert calls == ["INSERT"] * 3
-        dispatcher(queue_record(version=1), queue_record(version=2))
+        dispatcher(replaced())
         dispatcher.drain()
     finally:
         dispatcher.stop()
@@ -418,7 +463,7 @@ def test_records_the_filters_refuse_never_reach_the_function(monkeypatch):
     try:
         dispatcher.put(other_record("AUDIO", "story.mp3"))
         dispatcher.put(other_record("CURSOR", "device-1#bedtime"))
-        dispatcher(None, queue_record())
+        dispatcher(created())
         dispatcher.drain()
     finally:
         dispatcher.stop()
@@ -431,7 +476,7 @@ def test_without_subscribers_nothing_is_queued(monkeypatch):
     dispatcher = CatalogStreamDispatcher([])
     assert not dispatcher.active
     dispatcher.start()
-    dispatcher(None, queue_record())
+    dispatcher(created())
     dispatcher.drain()  # returns at once: nothing was queued
     dispatcher.stop()
     assert loaded == []

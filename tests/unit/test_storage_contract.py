@@ -1,5 +1,6 @@
 """One contract for every Storage adapter (a local directory; S3 in moto): what is stored,
-read back, listed and removed, byte for byte, and what is never left behind."""
+read back, listed and removed, byte for byte, what is never left behind, and the changes
+told to the change feed."""
 
 from __future__ import annotations
 
@@ -13,20 +14,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smart_stream.bootstrap import Services
+from smart_stream.changes import ObjectChanged
 from smart_stream.domain.errors import (
     AudioExistsError,
     AudioNotFoundError,
     InvalidFilenameError,
     ObjectChangedError,
 )
-from smart_stream.storage import Chunk, Span, Storage, get_storage
+from smart_stream.ports import Chunk, Span, Storage
 
 DATA = bytes(range(256)) * 40 + b"tail"  # 10,244 bytes, every offset distinguishable
 
 
 @pytest.fixture
-def storage(app_env) -> Storage:
-    return get_storage()
+def storage(app_env, root: Services) -> Storage:
+    return root.storage
 
 
 def put(storage: Storage, name: str, data: bytes = DATA, **kwargs):
@@ -468,10 +471,10 @@ def test_put_pack_from_many_chunks_reads_back_byte_for_byte(storage):
     assert read(storage, key, if_match=info.etag)[:100] == data[:100]
 
 
-def test_a_big_pack_goes_to_s3_in_parts_not_whole_in_memory(aws_env):
+def test_a_big_pack_goes_to_s3_in_parts_not_whole_in_memory(aws_env, root):
     """Packs are as long as a queue: S3 gets them as a multipart upload of full-size parts
     (S3 refuses a part under 5 MiB but the last), never as one body built in memory."""
-    storage = get_storage()
+    storage = root.storage
     calls: list[tuple[str, int, int]] = []
 
     def record_call(params, model, **_):
@@ -643,9 +646,9 @@ def test_iter_packs_lists_pack_keys_only_by_queue(storage):
     assert list(storage.iter_packs()) == []
 
 
-def test_read_spans_without_preadv_reads_the_same(local_env, monkeypatch):
+def test_read_spans_without_preadv_reads_the_same(local_env, root, monkeypatch):
     """Systems without ``preadv`` (macOS) seek and ``readv`` instead."""
-    from smart_stream.storage import local as local_storage
+    from smart_stream.adapters.local import directory as local_storage
 
     class NoPreadv:
         def __getattr__(self, name: str):
@@ -653,10 +656,71 @@ def test_read_spans_without_preadv_reads_the_same(local_env, monkeypatch):
                 raise AttributeError(name)
             return getattr(os, name)
 
-    storage = get_storage()
+    storage = root.storage
     etags = _spans_store(storage)
     spans = [Span(name, 3, 700, etags[name]) for name in sorted(SPAN_FILES)] * 2
     expected = b"".join(bytes(c) for c in storage.read_spans(spans, chunk_size=999))
     monkeypatch.setattr(local_storage, "os", NoPreadv())
     assert b"".join(bytes(c) for c in storage.read_spans(spans, chunk_size=999)) == expected
     assert expected == b"".join(SPAN_FILES[s.name][3:701] for s in spans)
+
+
+# --- the change feed: files stored and removed are told; packs never ------------------------
+
+
+@pytest.fixture
+def told(storage) -> list[ObjectChanged]:
+    heard: list[ObjectChanged] = []
+    storage.changes.subscribe(ObjectChanged, heard.append)
+    return heard
+
+
+def test_the_services_storage_tells_the_services_feed(app_env, root):
+    heard: list[ObjectChanged] = []
+    root.changes.subscribe(ObjectChanged, heard.append)
+    info = put(root.storage, "story.mp3")
+    assert heard == [ObjectChanged("ObjectCreated", info)]
+
+
+def test_puts_and_deletes_of_files_are_told_once_done(storage, told):
+    """Each file stored or removed is told once, after the fact, with what storage holds."""
+    seen: list[bool] = []
+    storage.changes.subscribe(ObjectChanged, lambda change: seen.append(storage.exists("a.mp3")))
+
+    first = put(storage, "a.mp3", b"first")
+    second = put(storage, "a.mp3", b"second", overwrite=True)
+    created = put(storage, "b.mp3", b"other", overwrite=False)
+    storage.delete("a.mp3")
+
+    assert [(c.kind, c.info.name) for c in told] == [
+        ("ObjectCreated", "a.mp3"),
+        ("ObjectCreated", "a.mp3"),
+        ("ObjectCreated", "b.mp3"),
+        ("ObjectRemoved", "a.mp3"),
+    ]
+    assert [c.info for c in told[:3]] == [first, second, created]
+    removed = told[3].info
+    assert (removed.size, removed.etag) == (second.size, second.etag), "what was removed"
+    assert seen == [True, True, True, False], "told before the change was made, not after"
+
+
+def test_failed_and_refused_writes_are_not_told(storage, told):
+    put(storage, "story.mp3", b"the original")
+    told.clear()
+    with pytest.raises(AudioExistsError):
+        put(storage, "story.mp3", b"an impostor", overwrite=False)
+    with pytest.raises(ConnectionResetError):
+        storage.put("broken.mp3", ExplodingSource(DATA[:5000]))
+    with pytest.raises(AudioNotFoundError):
+        storage.delete("missing.mp3")
+    with pytest.raises(InvalidFilenameError):
+        put(storage, "notes.txt")
+    assert told == []
+
+
+def test_packs_are_never_told(storage, told):
+    key = pack_key()
+    storage.put_pack(key, [b"pack"])
+    storage.put_pack(key, [b"another pack"])
+    storage.delete_pack(key)
+    assert told == []

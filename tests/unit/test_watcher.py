@@ -17,13 +17,12 @@ from local_server.app import create_app
 from local_server.s3_events import S3EventDispatcher
 from local_server.template import read_template
 from local_server.watcher import DirectoryWatcher
-from smart_stream.catalog import get_catalog
+from smart_stream.bootstrap import Services, services
+from smart_stream.changes import ObjectChanged
 from smart_stream.domain.records import AudioStatus
-from smart_stream.services import metadata
-from smart_stream.storage import get_storage
-from smart_stream.storage.base import ObjectInfo, change_listeners
+from smart_stream.ports import ObjectInfo
 from tests.audio import make_mp3
-from tests.conftest import ROOT, reset_caches
+from tests.conftest import ROOT, fresh_services
 from tests.unit.test_audio_analysis import decoded_samples, encode, id3v2
 
 ONE_FRAME = 1152 / 44100 + 0.0005
@@ -42,13 +41,24 @@ class Recorder:
         if self.forward is not None:
             self.forward(kind, info)
 
+    def on_change(self, change: ObjectChanged) -> None:
+        """As a change-feed listener (what Storage tells of its own writes)."""
+        self(change.kind, change.info)
+
     def take(self) -> list[tuple[str, str]]:
         taken, self.events = sorted(self.events), []
         return taken
 
 
 @pytest.fixture
-def dispatcher(local_env) -> Iterator[S3EventDispatcher]:
+def app(local_env) -> Services:
+    """The services of the test's environment, installed: the extract_metadata handler the
+    dispatcher calls uses them too."""
+    return fresh_services()
+
+
+@pytest.fixture
+def dispatcher(app) -> Iterator[S3EventDispatcher]:
     subscriptions = read_template(ROOT / "template.yaml").s3_subscriptions
     assert subscriptions, "extract_metadata is subscribed to the bucket in template.yaml"
     events = S3EventDispatcher(subscriptions)
@@ -63,8 +73,8 @@ def emit(dispatcher) -> Recorder:
 
 
 @pytest.fixture
-def audio_dir(local_env) -> Path:
-    get_storage()  # makes the directory, as the server does at start-up
+def audio_dir(local_env, app) -> Path:
+    assert app.storage is not None  # makes the directory, as the server does at start-up
     return local_env.audio_dir
 
 
@@ -78,6 +88,15 @@ def poll(watcher: DirectoryWatcher, dispatcher: S3EventDispatcher, times: int = 
     dispatcher.drain()
 
 
+def get_catalog():
+    """The catalogue of the installed services (what the handlers write to)."""
+    return services().catalog
+
+
+def get_storage():
+    return services().storage
+
+
 def catalogued(status=tuple(AudioStatus)) -> dict[str, str]:
     page = get_catalog().list_audio(limit=1000, after=None, statuses=status)
     return {r.filename: r.status.value for r in page.records}
@@ -86,9 +105,7 @@ def catalogued(status=tuple(AudioStatus)) -> dict[str, str]:
 def put_and_catalogue(name: str, data: bytes) -> ObjectInfo:
     """A file stored and catalogued by the app earlier (before this server started)."""
     info = get_storage().put(name, io.BytesIO(data))
-    metadata.object_created(
-        name, size=info.size, etag=info.etag, uploaded_at=info.last_modified, sequencer="01"
-    )
+    services().pipeline.object_created(info, sequencer="01")
     return info
 
 
@@ -289,8 +306,9 @@ def test_writes_through_storage_are_not_handled_twice(audio_dir, emit, dispatche
     own) and the watcher's polls add none."""
     watcher = watcher_for(audio_dir, emit)
     heard = Recorder(dispatcher)
-    change_listeners.add(heard)
-    change_listeners.add(watcher.observe)
+    changes = services().changes
+    changes.subscribe(ObjectChanged, heard.on_change)
+    changes.subscribe(ObjectChanged, watcher.observe_change)
     try:
         watcher.reconcile(get_catalog())
         storage = get_storage()
@@ -308,8 +326,8 @@ def test_writes_through_storage_are_not_handled_twice(audio_dir, emit, dispatche
         assert emit.take() == []
         assert catalogued() == {}
     finally:
-        change_listeners.remove(watcher.observe)
-        change_listeners.remove(heard)
+        changes.unsubscribe(ObjectChanged, watcher.observe_change)
+        changes.unsubscribe(ObjectChanged, heard.on_change)
 
 
 def test_a_write_through_storage_while_a_hand_copy_settles(audio_dir, emit, dispatcher):
@@ -317,8 +335,9 @@ def test_a_write_through_storage_while_a_hand_copy_settles(audio_dir, emit, disp
     catalogued once, from the app's write."""
     watcher = watcher_for(audio_dir, emit)
     heard = Recorder(dispatcher)
-    change_listeners.add(heard)
-    change_listeners.add(watcher.observe)
+    changes = services().changes
+    changes.subscribe(ObjectChanged, heard.on_change)
+    changes.subscribe(ObjectChanged, watcher.observe_change)
     try:
         (audio_dir / "race.mp3").write_bytes(make_mp3(0.3, title="Hand"))
         poll(watcher, dispatcher)
@@ -328,8 +347,8 @@ def test_a_write_through_storage_while_a_hand_copy_settles(audio_dir, emit, disp
         assert heard.take() == [("ObjectCreated", "race.mp3")]
         assert get_catalog().get_audio("race.mp3").title == "App"
     finally:
-        change_listeners.remove(watcher.observe)
-        change_listeners.remove(heard)
+        changes.unsubscribe(ObjectChanged, watcher.observe_change)
+        changes.unsubscribe(ObjectChanged, heard.on_change)
 
 
 def test_the_watcher_thread_catalogues_a_copy_by_itself(audio_dir, dispatcher):
@@ -353,21 +372,24 @@ def test_the_watcher_thread_catalogues_a_copy_by_itself(audio_dir, dispatcher):
 # --- How the server wires it -------------------------------------------------------------
 
 
+def server(access_log: bool = False):
+    """The local server over services built from the environment as it is now."""
+    return create_app(ROOT / "template.yaml", fresh_services(), access_log=access_log)
+
+
 def test_the_local_server_watches_its_audio_directory(local_env, monkeypatch):
-    app = create_app(ROOT / "template.yaml", access_log=False)
+    app = server()
     assert app.state.watcher is not None
     assert app.state.watcher.root == local_env.audio_dir
     assert app.state.watcher.interval == 1.0, "LOCAL_WATCH_SECONDS defaults to 1 s"
 
     monkeypatch.setenv("LOCAL_WATCH_SECONDS", "0.25")
-    reset_caches()
-    assert create_app(ROOT / "template.yaml", access_log=False).state.watcher.interval == 0.25
+    assert server().state.watcher.interval == 0.25
 
     monkeypatch.setenv("LOCAL_WATCH_SECONDS", "0")
-    reset_caches()
-    assert create_app(ROOT / "template.yaml", access_log=False).state.watcher is None
+    assert server().state.watcher is None
 
 
 def test_no_directory_watcher_on_s3(aws_env):
-    app = create_app(ROOT / "template.yaml", access_log=False)
+    app = server()
     assert app.state.watcher is None

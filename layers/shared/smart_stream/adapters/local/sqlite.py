@@ -149,7 +149,7 @@ class SqliteCatalog:
             return self._audio_changed(filename, cursor.rowcount > 0)
         existed = self.get_audio(filename) is not None
         written = self._upsert((filename, TOMBSTONE, "", ""), sequencer)
-        return self._audio_changed(filename, written) and existed
+        return self._audio_changed(filename, written and existed)
 
     def _upsert(
         self, values: tuple[str, str, str, str], sequencer: str | None, keep_version: bool = False
