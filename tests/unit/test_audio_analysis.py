@@ -1,16 +1,15 @@
-"""analyse_mp3 on real MP3s made here (lameenc), with every tag and header frame an MP3 can
-carry: the duration a parent sees is what a decoder (miniaudio) plays, to within one frame;
-the audio byte span that queues join on is exactly the audio frames, nothing else; tags are
-read; and it is done with a few small reads, whatever the file's length."""
+"""analyse_mp3 on real MP3s made here (lameenc; PyAV for files as FFmpeg writes them), with
+every tag and header frame an MP3 can carry: the duration a parent sees is what a decoder
+(miniaudio) plays, to within one frame; the audio byte span that queues join on is exactly the
+audio frames, nothing else; tags are read; and it is done with a few small reads, whatever the
+file's length."""
 
 from __future__ import annotations
 
 import functools
 import io
 import random
-import shutil
 import struct
-import subprocess
 import tracemalloc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from smart_stream.audio.analysis import AudioAnalysis, analyse_file, analyse_mp3
 from smart_stream.audio.frames import FrameHeader, parse_frame_header
 from smart_stream.audio.ranged_file import RangedFile
 from smart_stream.domain.errors import NotMp3Error
-from tests.audio import make_mp3
+from tests.audio import make_mp3, make_mp3_with_pyav
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -467,47 +466,124 @@ def test_analyse_file_agrees_with_ranged_reads():
     assert analyse_file(io.BytesIO(data), len(data)) == analyse(data)[0]
 
 
-# --- Files made by other encoders (only where they are installed) ------------------------
+# --- Files made by real encoders: FFmpeg's (PyAV) and LAME's own (lameenc) ----------------
+
+TONE = 3.0  # seconds of tone in each file
+
+PYAV_FILES = [
+    # (mode, rate, channels, kbps, MPEG version, header frame)
+    ("cbr", 44100, 2, 128, "1", "Info"),
+    ("cbr", 48000, 2, 160, "1", "Info"),
+    ("cbr", 22050, 1, 64, "2", "Info"),
+    ("vbr", 44100, 2, None, "1", "Xing"),
+    ("vbr", 48000, 1, None, "1", "Xing"),
+    ("vbr", 22050, 1, None, "2", "Xing"),
+    ("abr", 44100, 2, 96, "1", "Xing"),
+    ("abr", 24000, 2, 48, "2", "Xing"),
+]
 
 
-def _run(*command: str, stdin: bytes) -> bytes:
-    return subprocess.run(command, input=stdin, capture_output=True, check=True).stdout
+def id3v2_end(data: bytes) -> int:
+    """Where the audio part of a file with one leading ID3v2 tag (no footer) starts."""
+    assert data[:3] == b"ID3" and not data[5] & 0x10
+    size = 0
+    for b in data[6:10]:  # syncsafe: 7 bits a byte
+        size = (size << 7) | b
+    return 10 + size
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-@pytest.mark.parametrize("mode", [["-b:a", "128k"], ["-q:a", "4"]], ids=["cbr-info", "vbr-xing"])
-def test_files_made_by_ffmpeg(mode, tmp_path):
-    wav = _run(
-        "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
-        "-f", "wav", "-", stdin=b"",
-    )  # fmt: skip
-    # Into a file, not a pipe: ffmpeg fills in the Xing/Info header's counts by seeking back
-    # at the end, which it cannot do on a pipe (there the header is left empty, and such a
-    # file is rightly scanned).
-    out = tmp_path / "ffmpeg.mp3"
-    _run(
-        "ffmpeg", "-v", "error", "-i", "-", "-c:a", "libmp3lame", *mode, "-f", "mp3", str(out),
-        stdin=wav,
-    )  # fmt: skip
-    data = out.read_bytes()
+@pytest.mark.parametrize(
+    ("mode", "rate", "channels", "kbps", "version", "kind"),
+    PYAV_FILES,
+    ids=[f"{m}-{r}Hz-{'mono' if c == 1 else 'stereo'}" for m, r, c, *_ in PYAV_FILES],
+)
+def test_files_made_by_ffmpeg_into_a_file(mode, rate, channels, kbps, version, kind):
+    """Given a file as FFmpeg writes one into a file (an ID3v2 tag, its Xing/Info frame filled
+    in by seeking back at the end, libmp3lame's frames), when analysed, then the header frame
+    is trusted (no scan) and left out of the span, the duration is the tone's (the encoder's
+    delay and padding trimmed, as a decoder does) and what a decoder plays, and the mode,
+    rate and layout are the encoder's."""
+    data = make_mp3_with_pyav(
+        TONE, sample_rate=rate, channels=channels, mode=mode, bitrate=kbps or 128
+    )
+    lead = id3v2_end(data)
+    header = parse_frame_header(data, lead)
+    assert header is not None
+    at = lead + 4 + header.side_info_size
+    assert data[at : at + 4] == kind.encode()
+    assert int.from_bytes(data[at + 8 : at + 12], "big") > 0, "the header's frame count is filled"
+
     result, reads = analyse(data)
+
+    info = result.info
+    assert not result.scanned and reads.scans == []
+    assert (info.mpeg_version, info.sample_rate, info.channels) == (version, rate, channels)
+    assert info.bitrate_mode == ("CBR" if mode == "cbr" else "VBR")
+    if mode == "cbr":
+        assert info.bitrate == pytest.approx(kbps * 1000, rel=0.001)
+    assert info.duration == pytest.approx(TONE, abs=0.002)
     assert_plays_as_decoded(data, result)
-    assert parse_frame_header(data, result.audio_start) is not None
-    assert reads.scans == []
+    assert_span(data, result, data[lead + header.length :], lead + header.length)
 
 
-@pytest.mark.skipif(shutil.which("lame") is None, reason="lame is not installed")
-@pytest.mark.parametrize("mode", [["-b", "128"], ["-V", "4"]], ids=["cbr-info", "vbr-xing"])
-def test_files_made_by_lame(mode):
-    pcm = miniaudio.decode(encode(2.0), nchannels=2, sample_rate=44100).samples.tobytes()
-    data = _run(
-        "lame", "--quiet", "-r", "-s", "44.1", "--bitwidth", "16", "--signed", "--little-endian",
-        *mode, "-", "-", stdin=pcm,
-    )  # fmt: skip
+@pytest.mark.parametrize(("rate", "channels"), [(44100, 2), (22050, 1)], ids=str)
+def test_a_vbr_file_ffmpeg_writes_into_a_pipe_has_no_header_and_is_scanned(rate, channels):
+    """Given a VBR file as FFmpeg writes one into a pipe (it cannot seek back to fill a Xing
+    frame in, so it writes none), when analysed, then the frames are scanned once and the
+    duration is every frame's, what a decoder plays."""
+    data = make_mp3_with_pyav(TONE, sample_rate=rate, channels=channels, mode="vbr", seekable=False)
+    lead = id3v2_end(data)
+    for marker in (b"Xing", b"Info", b"VBRI"):
+        assert marker not in data[lead:]
+    assert len({h.bitrate for _, h in frames(data, lead)}) > 1
+
     result, reads = analyse(data)
+
+    assert result.scanned and reads.scans == [(lead, len(data) - 1)]
+    assert (result.info.sample_rate, result.info.channels) == (rate, channels)
+    assert result.info.bitrate_mode == "VBR"
     assert_plays_as_decoded(data, result)
-    assert parse_frame_header(data, result.audio_start) is not None
-    assert reads.scans == []
+    assert abs(result.info.duration - true_seconds(data[lead:])) <= one_frame(result.frame)
+    # The tone, and the encoder's delay and end padding (under two MPEG-1 frames' samples).
+    assert TONE < result.info.duration <= TONE + 2 * 1152 / rate
+    assert_span(data, result, data[lead:], lead)
+
+
+def lame_placeholder(rate: int, channels: int) -> bytes:
+    """The frame LAME reserves for its Xing/LAME header, as written before the end of the
+    encode: a frame header (128 kbps on MPEG-1, 64 on MPEG-2, 32 on MPEG-2.5), then zeros.
+    LAME fills it in by seeking back at the end, which it cannot do on a pipe."""
+    kbps = 128 if rate >= 32000 else 64 if rate >= 16000 else 32
+    raw = bytearray(encode(1.0, rate, channels, kbps)[:4])
+    raw[2] &= ~0x02  # no padding
+    length = parse_frame_header(bytes(raw) + bytes(4), 0).length
+    return bytes(raw) + bytes(length - 4)
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(44100, 2), (22050, 1)], ids=str)
+def test_a_vbr_file_lame_writes_into_a_pipe_keeps_an_empty_header_and_is_scanned(rate, channels):
+    """Given a VBR file as lame writes one into a pipe (LAME's VBR frames behind the header
+    frame it could not go back to fill in: present, but empty), when analysed, then the
+    frames are scanned, the empty frame counted as the silence it decodes to, and the
+    duration is what a decoder plays."""
+    audio = make_mp3(TONE, sample_rate=rate, channels=channels, vbr_quality=4)
+    empty = lame_placeholder(rate, channels)
+    data = empty + audio
+    header = parse_frame_header(data, 0)
+    assert header is not None and header.length == len(empty)
+    assert not any(data[4 : header.length]), "no Xing marker, no counts"
+    assert len({h.bitrate for _, h in frames(audio)}) > 1
+
+    result, reads = analyse(data)
+
+    assert result.scanned and reads.scans == [(0, len(data) - 1)]
+    assert (result.info.sample_rate, result.info.channels) == (rate, channels)
+    assert result.info.bitrate_mode == "VBR"
+    assert_plays_as_decoded(data, result)
+    assert abs(result.info.duration - true_seconds(data)) <= one_frame(result.frame)
+    # The tone, LAME's delay and end padding (under two MPEG-1 frames' samples), the empty frame.
+    assert TONE < result.info.duration <= TONE + (2 * 1152 + header.samples) / rate
+    assert_span(data, result, data, 0)
 
 
 # --- What it costs -----------------------------------------------------------------------
