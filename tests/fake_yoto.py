@@ -618,7 +618,7 @@ def _fake_yoto_server() -> Iterator[FakeYoto]:
 @pytest.fixture
 def fake_yoto(_fake_yoto_server: FakeYoto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeYoto]:
     """The fake Yoto, fresh for this test, with the app's settings pointing at it."""
-    from tests.conftest import reset_caches
+    from smart_stream.bootstrap import install
 
     fake = _fake_yoto_server
     fake._reset()
@@ -626,6 +626,6 @@ def fake_yoto(_fake_yoto_server: FakeYoto, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("YOTO_API_BASE_URL", fake.base_url)
     monkeypatch.setenv("YOTO_AUTH_BASE_URL", fake.base_url)
     monkeypatch.setenv("YOTO_TIMEOUT_SECONDS", str(TIMEOUT_SECONDS))
-    reset_caches()
+    install(None)  # services built from here on see the fake's addresses
     yield fake
     fake._reset()

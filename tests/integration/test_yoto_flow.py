@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from functools import cache
-from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from smart_stream.services import yoto
-from smart_stream.settings import get_settings
+from smart_stream.adapters.yoto_http import ATTEMPTS
+from smart_stream.bootstrap import Services, install, services
+from smart_stream.settings import Settings
 from tests import fake_yoto as fakes
 from tests.audio import make_mp3
-from tests.conftest import reset_caches
 from tests.contract import QUEUE_FIELDS
 from tests.fake_yoto import FakeYoto, validate_card
 from tests.integration.helpers import assert_json_error, upload
@@ -49,13 +49,33 @@ def yoto_env(fake_yoto: FakeYoto, monkeypatch: pytest.MonkeyPatch) -> FakeYoto:
     """Set before the server starts: the public https base and Yoto's addresses (the fake)."""
     monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
     monkeypatch.delenv("QUEUE_STREAM_BASE_URL", raising=False)
-    reset_caches()
+    install(None)  # the live server builds its services from this environment
     return fake_yoto
 
 
 @pytest.fixture
 def server(yoto_env, live_server):
     return live_server
+
+
+@pytest.fixture
+def pauses() -> list[float]:
+    """The pauses between attempts at Yoto, recorded instead of slept."""
+    return []
+
+
+@pytest.fixture
+def restart(server, pauses) -> Callable[[], Services]:
+    """The server's services built again from the environment as it is now (what a restart
+    with it does), their pauses between attempts recorded in ``pauses`` instead of slept;
+    installed, so the server's handlers use them from the next request."""
+
+    def build() -> Services:
+        built = Services(Settings.from_env(), sleep=pauses.append)
+        install(built)
+        return built
+
+    return build
 
 
 @pytest.fixture
@@ -271,15 +291,20 @@ def test_sign_in_push_change_revoke_and_delete(
     assert_no_secrets(fake, [*seen, out, err, caplog.text])
 
 
+@pytest.fixture
+def no_device_cache(monkeypatch) -> None:
+    """Set before the server starts: what a device sees once the device caches expire."""
+    monkeypatch.setenv("DEVICE_CACHE_SECONDS", "0")
+
+
 @local_only
 def test_a_revoked_url_stays_revoked_when_its_name_is_used_again(
-    server, client, fake, bedtime, monkeypatch
+    no_device_cache, server, client, fake, bedtime
 ):
     """A leaked URL, revoked, must not come back to life because the queue (or file) it
     named was deleted and a new one made under the same name (a force-deleted queue's card
     would then play the new queue, too)."""
-    monkeypatch.setenv("DEVICE_CACHE_SECONDS", "0")  # what a device sees once caches expire
-    reset_caches()
+    assert services().settings.device_cache_seconds == 0
     leaked_queue = bedtime["stream_url"]
     leaked_file = client.get("/api/audio/owl.mp3/metadata").json()["url"]
     assert client.post("/api/streams/bedtime/revoke-url").status_code == 200
@@ -304,21 +329,16 @@ def test_a_revoked_url_stays_revoked_when_its_name_is_used_again(
 
 
 @pytest.fixture
-def backoff(monkeypatch) -> list[float]:
-    """The pauses between attempts: recorded at their length, really slept at a fifth of it
-    (the lengths themselves are checked in tests/unit/test_yoto.py)."""
-    pauses: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        pauses.append(seconds)
-        time.sleep(seconds / 5)
-
-    monkeypatch.setattr(yoto, "time", SimpleNamespace(time=time.time, sleep=sleep))
+def backoff(restart, pauses) -> list[float]:
+    """The pauses between attempts, recorded at their length and not slept (the lengths
+    themselves are checked in tests/unit/test_yoto.py): the server runs on services built
+    with a recording sleep from here on."""
+    restart()
     return pauses
 
 
 def test_yoto_down_slow_busy_or_odd_is_a_clear_error_and_nothing_changes(
-    server, client, fake, bedtime, backoff, monkeypatch
+    server, client, fake, bedtime, backoff, restart, monkeypatch
 ):
     sign_in(client, fake)
     before = queue_of(client)
@@ -327,7 +347,7 @@ def test_yoto_down_slow_busy_or_odd_is_a_clear_error_and_nothing_changes(
     fake.fail_next(10, 503, path="/content")
     failed = assert_json_error(push(client), 502, "yoto_failed")
     assert "nothing was changed" in failed["message"]
-    assert len(fake.calls("POST", "/content")) == 3 and len(backoff) == 2
+    assert len(fake.calls("POST", "/content")) == ATTEMPTS == 3 and len(backoff) == 2
     assert queue_of(client) == before
     assert fake.cards == {}
     fake.faults.clear()
@@ -355,8 +375,8 @@ def test_yoto_down_slow_busy_or_odd_is_a_clear_error_and_nothing_changes(
 
     # Slow: each attempt times out, then a 502.
     monkeypatch.setenv("YOTO_TIMEOUT_SECONDS", "0.25")
-    reset_caches()
-    assert get_settings().yoto_timeout_seconds == 0.25
+    restart()
+    assert services().settings.yoto_timeout_seconds == 0.25
     posts = len(fake.calls("POST", "/content"))
     fake.slow_next(3, seconds=0.75, path="/content")
     started = time.monotonic()
@@ -398,17 +418,17 @@ def test_sign_in_refused_expired_and_revoked(server, client, fake, bedtime, answ
 
 @local_only
 def test_without_a_client_id_or_a_public_base_the_errors_say_what_to_set(
-    server, client, fake, bedtime, monkeypatch
+    server, client, fake, bedtime, restart, monkeypatch
 ):
     monkeypatch.delenv("YOTO_CLIENT_ID")
-    reset_caches()
+    restart()
     missing = assert_json_error(client.post("/api/yoto/login"), 409, "yoto_not_configured")
     assert "YOTO_CLIENT_ID" in missing["message"]
     assert_json_error(push(client), 409, "yoto_not_configured")
 
     monkeypatch.setenv("YOTO_CLIENT_ID", fake.client_id)
     monkeypatch.delenv("PUBLIC_BASE_URL")
-    reset_caches()
+    restart()
     sign_in(client, fake)
     for answer in (client.get("/api/streams/bedtime/yoto-card"), push(client)):
         body = assert_json_error(answer, 409, "no_public_url")

@@ -17,20 +17,22 @@ from typing import Any
 
 import pytest
 
-from smart_stream.catalog import get_catalog
-from smart_stream.services import library
-from smart_stream.settings import MAX_UPLOAD_BYTES
-from smart_stream.storage import get_storage
+from smart_stream.adapters.aws.dynamo_items import SCHEMA_KEY
+from smart_stream.adapters.catalog_rows import SCHEMA_VERSION
+from smart_stream.bootstrap import Services, services
+from smart_stream.services.library import MAX_UPLOAD_BYTES
+from smart_stream.services.queues import QueueChange
+from smart_stream.settings import Settings
 from tests.audio import make_mp3
-from tests.conftest import ROOT, TOKEN
+from tests.conftest import ROOT, TOKEN, fresh_services
 
 EVENTS = ROOT / "events"
 HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 _modules: dict[str, ModuleType] = {}
 
 
-def handler(function_dir: str):
-    """The function's lambda_handler, loaded from its file as Lambda would (no sys.path)."""
+def function_module(function_dir: str) -> ModuleType:
+    """The function's app.py, loaded from its file as Lambda would (no sys.path)."""
     if function_dir not in _modules:
         path = ROOT / "functions" / function_dir / "app.py"
         name = f"handler_{function_dir}_{uuid.uuid4().hex}"
@@ -38,7 +40,12 @@ def handler(function_dir: str):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _modules[function_dir] = module
-    return _modules[function_dir].lambda_handler
+    return _modules[function_dir]
+
+
+def handler(function_dir: str):
+    """The function's lambda_handler."""
+    return function_module(function_dir).lambda_handler
 
 
 @dataclass
@@ -96,13 +103,20 @@ def invoke(function_dir: str, data: dict[str, Any]) -> Reply:
     return reply
 
 
+def get_storage():
+    return services().storage
+
+
+def get_catalog():
+    return services().catalog
+
+
 def put_story(name: str = "story.mp3", data: bytes | None = None) -> None:
-    library.upload_audio(
+    services().library.upload(
         name,
         io.BytesIO(data or make_mp3(0.5, title="Story")),
         len(data or make_mp3(0.5, title="Story")),
         overwrite=False,
-        request_base="http://x",
     )
 
 
@@ -482,3 +496,112 @@ def test_the_sample_events_are_the_contract_paths():
         assert data["requestContext"]["http"]["method"] == method
         assert path.startswith("/api/audio/")
         assert data["headers"].get("authorization") == f"Bearer {TOKEN}"
+
+
+# --- the catalogue's schema: migrated by writing functions only -----------------------------
+
+#: DynamoDB's write operations.
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def api_event(
+    method: str,
+    raw_path: str,
+    body: str | None = None,
+    *,
+    query: dict[str, str] | None = None,
+    **path_parameters: str,
+) -> dict[str, Any]:
+    """A management API event for any route, shaped as the samples are."""
+    data = with_path(event("http_list_audio.json"), raw_path, **path_parameters)
+    route = f"{method} {raw_path}"
+    data["routeKey"] = data["requestContext"]["routeKey"] = route
+    data["requestContext"]["http"]["method"] = method
+    data["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    data["queryStringParameters"] = query
+    if not query:
+        data.pop("queryStringParameters")
+    if not path_parameters:
+        data.pop("pathParameters")
+    if body is not None:
+        data["body"] = body
+        data["headers"]["content-type"] = "application/json"
+    return data
+
+
+def schema_item(table: str) -> dict[str, Any] | None:
+    import boto3
+
+    return boto3.client("dynamodb").get_item(TableName=table, Key=SCHEMA_KEY).get("Item")
+
+
+@pytest.fixture
+def cold_start(aws_env) -> tuple[Services, list[str]]:
+    """A catalogue that holds a file and a queue but no schema item (written by services
+    that never migrated), then a cold start: fresh services, installed, whose DynamoDB calls
+    are recorded by name as botocore makes them."""
+    seed = Services(Settings.from_env())
+    data = make_mp3(0.5, title="Story")
+    seed.library.upload("story.mp3", io.BytesIO(data), len(data), overwrite=False)
+    seed.queues.put("bedtime", QueueChange(files=["story.mp3"]))
+    assert schema_item(aws_env.table) is None, "the seeding wrote the schema item"
+    root = fresh_services()
+    calls: list[str] = []
+
+    def record(model, **kwargs) -> None:
+        calls.append(model.name)
+
+    root.client("dynamodb").meta.events.register("before-call.dynamodb", record)
+    return root, calls
+
+
+def read_only_requests() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("list_audio", event("http_list_audio.json")),
+        ("search_audio", api_event("GET", "/api/audio/search", query={"q": "story"})),
+        ("audio_metadata", event("http_audio_metadata.json")),
+        ("get_queue", api_event("GET", "/api/streams/bedtime/queue", name="bedtime")),
+        ("list_queues", api_event("GET", "/api/streams")),
+        ("health", api_event("GET", "/api/health")),
+    ]
+
+
+def test_read_only_functions_never_write_the_catalogue_at_a_cold_start(cold_start, aws_env):
+    """A read-only function (and a device function) on a catalogue whose schema item is
+    missing answers from it as it is: no PutItem, no UpdateItem, no schema item written.
+    Only functions that write anyway bring the schema forward (see the next test)."""
+    from starlette.testclient import TestClient
+
+    root, calls = cold_start
+    list_reply = invoke("list_audio", event("http_list_audio.json"))
+    assert list_reply.status == 200
+    assert [f["filename"] for f in list_reply.json()["files"]] == ["story.mp3"]
+    assert calls, "no DynamoDB call was recorded: the hook sees nothing"
+    assert not WRITES & set(calls), calls
+    for function_dir, data in read_only_requests():
+        reply = invoke(function_dir, data)
+        assert reply.status == 200, (function_dir, reply.body)
+    # The device functions: the file and the queue's (finite) stream.
+    audio = root.urls.audio(root.catalog.get_audio("story.mp3"), "http://testserver")
+    queue = root.urls.queue(root.catalog.get_queue("bedtime"), "http://testserver")
+    for function_dir, url in (("stream_audio", audio), ("queue_stream", queue)):
+        with TestClient(function_module(function_dir).app) as client:
+            response = client.get(url)
+        assert response.status_code == 200, (function_dir, response.text)
+    assert not WRITES & set(calls), calls
+    assert schema_item(aws_env.table) is None, "a read-only function migrated the catalogue"
+
+
+@pytest.mark.parametrize("function_dir", ["put_queue", "upload_audio"])
+def test_a_writing_function_brings_the_schema_forward(cold_start, aws_env, mp3_bytes, function_dir):
+    _, calls = cold_start
+    if function_dir == "put_queue":
+        body = json.dumps({"files": ["story.mp3"], "play_mode": "loop"})
+        data = api_event("POST", "/api/streams/night/queue", body, name="night")
+    else:
+        data = upload_event(*multipart([("file", "Another.mp3", mp3_bytes)]))
+    assert invoke(function_dir, data).status == 201
+    item = schema_item(aws_env.table)
+    assert item is not None, f"{function_dir} wrote without migrating"
+    assert int(item["version"]["N"]) == SCHEMA_VERSION
+    assert "PutItem" in calls

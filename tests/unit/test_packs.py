@@ -12,10 +12,11 @@ import pytest
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
 from local_server.stream_events import stream_record
 from local_server.template import read_template
+from smart_stream.bootstrap import services
+from smart_stream.changes import QueueChanged
 from smart_stream.domain.errors import ServiceUnavailableError
-from smart_stream.domain.records import PlayMode
-from smart_stream.services import packs, queues
-from smart_stream.storage import get_storage
+from smart_stream.domain.records import PlayMode, QueueRecord
+from smart_stream.services.packs import pack_key
 from tests.conftest import ROOT
 from tests.unit import test_queue_stream as streams
 from tests.unit.test_queue_stream import (
@@ -45,21 +46,41 @@ class Packer:
         self.sequence = itertools.count(1)
         self.answers: list[dict] = []
 
-    def __call__(self, old, new) -> None:
-        event = {"Records": [stream_record(old, new, next(self.sequence))]}
+    def __call__(self, change: QueueChanged) -> None:
+        event = {"Records": [stream_record(change, next(self.sequence))]}
         self.answers.append(self.handler(event, CONTEXT))
+
+
+def changed(old: QueueRecord | None, new: QueueRecord | None) -> QueueChanged:
+    """The change from ``old`` to ``new`` (None: absent), as the catalogue adapter tells it."""
+    current = new or old
+    assert current is not None
+    return QueueChanged(current.name, existed=old is not None, exists=new is not None)
 
 
 @pytest.fixture
 def packer(env) -> Iterator[Packer]:
     packer = Packer()
-    queues.queue_listeners.add(packer)
+    feed = services().changes
+    feed.subscribe(QueueChanged, packer)
     yield packer
-    queues.queue_listeners.remove(packer)
+    feed.unsubscribe(QueueChanged, packer)
+
+
+def get_storage():
+    return services().storage
+
+
+def get_record(name: str) -> QueueRecord:
+    return services().queues.get(name)
+
+
+def finite_layout(record: QueueRecord, mode: PlayMode):
+    return services().layouts.finite(record, mode)
 
 
 def key_of(name: str, mode: PlayMode = PlayMode.SEQUENTIAL) -> str:
-    return packs.pack_key(name, queues.finite_layout(queues.get_record(name), mode))
+    return pack_key(name, finite_layout(get_record(name), mode))
 
 
 def has_pack(key: str) -> bool:
@@ -68,7 +89,7 @@ def has_pack(key: str) -> bool:
 
 def drop_pack(key: str) -> None:
     get_storage().delete_pack(key)
-    packs.misses.clear()
+    services().packs.misses.clear()
 
 
 def test_a_saved_queue_is_packed_and_played_with_one_read(client, three, packer, monkeypatch):
@@ -107,7 +128,7 @@ def _answers(client, path: str, size: int, offsets: list[int]) -> list[tuple]:
 def test_every_range_from_the_pack_is_the_same_as_from_the_files(client, three, packer):
     queue = make_queue("bedtime", three, title="Bedtime")
     path = device_path(queue)
-    layout = queues.finite_layout(queues.get_record("bedtime"), PlayMode.SEQUENTIAL)
+    layout = finite_layout(get_record("bedtime"), PlayMode.SEQUENTIAL)
     # Every file boundary, the title tag's end, and a spot inside each file.
     offsets = sorted({p.offset for p in layout.pieces} | {p.offset + 333 for p in layout.pieces})
     packed = _answers(client, path, layout.size, offsets)
@@ -125,23 +146,23 @@ def test_a_changed_queue_gets_a_new_pack_and_loses_the_old(client, three, packer
     assert second != first and has_pack(second) and not has_pack(first)
     # A change that leaves the bytes alone (a card, a new credential) keeps the pack.
     written = get_storage().head(second)
-    queues.update_queue("bedtime", {"yoto_card_id": "card-1"})
+    services().queues.set_card("bedtime", "card-1")
     assert key_of("bedtime") == second
     assert get_storage().head(second).etag == written.etag
     # A new title is new bytes (the stream's title tag).
     make_queue("bedtime", three[::-1], title="Renamed")
     assert not has_pack(second) and has_pack(key_of("bedtime"))
     last = key_of("bedtime")
-    queues.delete_queue("bedtime", force=True)
+    services().queues.delete("bedtime", force=True)
     assert not has_pack(last)
     assert all(a == {"batchItemFailures": []} for a in packer.answers)
 
 
 def test_open_modes_are_not_packed_and_shuffle_packs_its_own_order(client, three, packer):
     make_queue("forever", three, "loop")
-    record = queues.get_record("forever")
+    record = get_record("forever")
     for mode in (PlayMode.SEQUENTIAL, PlayMode.SHUFFLE):
-        assert not has_pack(packs.pack_key("forever", queues.finite_layout(record, mode)))
+        assert not has_pack(pack_key("forever", finite_layout(record, mode)))
     queue = make_queue("mixed", three, "shuffle", title="Mixed")
     shuffle_key, in_order_key = key_of("mixed", PlayMode.SHUFFLE), key_of("mixed")
     assert has_pack(shuffle_key)
@@ -166,25 +187,26 @@ def test_a_pack_of_the_wrong_size_is_never_served(client, three, monkeypatch):
 
 def test_a_file_replaced_before_its_queue_follows_leaves_no_pack(env, three):
     make_queue("bedtime", three)
-    stale = queues.get_record("bedtime")
+    stale = get_record("bedtime")
     store(track(three[1].name, 0.5, 96))  # the queue now follows the new version
-    assert packs.build(stale) is None
-    assert not has_pack(packs.pack_key("bedtime", queues.finite_layout(stale, stale.play_mode)))
+    assert services().packs.build(stale) is None
+    assert not has_pack(pack_key("bedtime", finite_layout(stale, stale.play_mode)))
     storage = get_storage()
     root = getattr(storage, "packs_root", None)
     if root is not None and root.exists():
         leftovers = [p for p in root.rglob("*") if p.is_file()]
         assert leftovers == [], f"left behind: {leftovers}"
-    fresh = queues.get_record("bedtime")
+    fresh = get_record("bedtime")
     assert fresh.version > stale.version
-    assert packs.build(fresh) is not None
+    assert services().packs.build(fresh) is not None
 
 
 def test_a_failing_pack_is_reported_for_that_record_alone(env, three, monkeypatch):
     packer = Packer()
     make_queue("a", three)
     make_queue("b", three)
-    a, b = queues.get_record("a"), queues.get_record("b")
+    a, b = get_record("a"), get_record("b")
+    packs = services().packs  # what the handler uses: the installed services'
     sync = packs.sync
 
     def flaky(name: str) -> None:
@@ -193,7 +215,8 @@ def test_a_failing_pack_is_reported_for_that_record_alone(env, three, monkeypatc
         sync(name)
 
     monkeypatch.setattr(packs, "sync", flaky)
-    event = {"Records": [stream_record(None, a, 41), stream_record(None, b, 42)]}
+    records = [stream_record(changed(None, a), 41), stream_record(changed(None, b), 42)]
+    event = {"Records": records}
     answer = packer.handler(event, CONTEXT)
     assert answer == {"batchItemFailures": [{"itemIdentifier": f"{41:021d}"}]}
     assert has_pack(key_of("b")) and not has_pack(key_of("a"))
@@ -204,18 +227,18 @@ def test_changes_handled_late_twice_or_out_of_order_end_the_same(env, three):
     in, the queue ends with exactly its current pack."""
     packer = Packer()
     make_queue("bedtime", three)
-    v1 = queues.get_record("bedtime")
+    v1 = get_record("bedtime")
     make_queue("bedtime", three[::-1])
-    v2 = queues.get_record("bedtime")
+    v2 = get_record("bedtime")
     # The second change handled first, the first one after it, then the first again.
     for old, new in ((v1, v2), (None, v1), (None, v1)):
-        packer(old, new)
+        packer(changed(old, new))
     assert list(get_storage().iter_packs("bedtime")) == [key_of("bedtime")]
     # A delete then a re-create with the same files, handled in reverse order.
-    queues.delete_queue("bedtime", force=True)
+    services().queues.delete("bedtime", force=True)
     make_queue("bedtime", three[::-1])
-    packer(None, queues.get_record("bedtime"))
-    packer(v2, None)
+    packer(changed(None, get_record("bedtime")))
+    packer(changed(v2, None))
     assert list(get_storage().iter_packs("bedtime")) == [key_of("bedtime")]
     assert all(a == {"batchItemFailures": []} for a in packer.answers)
 
@@ -280,7 +303,7 @@ def test_the_local_server_catches_up_with_packs_at_start_up(local_env, monkeypat
     streams = CatalogStreamDispatcher(template.stream_subscriptions, template.schedules)
     streams.start()
     try:
-        catch_up(streams)
+        catch_up(streams, services())
         streams.drain()
     finally:
         streams.stop()
@@ -304,7 +327,7 @@ def test_the_sample_stream_event_passes_the_filter_and_packs_its_queue(env, thre
     assert any(matches(p, sample["Records"][0]) for p in subscription.patterns)
     assert sample["Records"][0]["dynamodb"]["Keys"]["sk"] == {"S": "bedtime"}
     make_queue("bedtime", three)
-    packs.build(queues.get_record("bedtime"))
+    services().packs.build(get_record("bedtime"))
     old_key = key_of("bedtime")
     make_queue("bedtime", three[::-1])  # no listener: the sample event delivers the change
     answer = Packer().handler(sample, CONTEXT)

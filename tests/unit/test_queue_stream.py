@@ -14,7 +14,8 @@ import io
 import itertools
 import os
 import struct
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -22,17 +23,21 @@ import miniaudio
 import pytest
 from starlette.testclient import TestClient
 
+from smart_stream.adapters.aws.s3 import S3Storage
+from smart_stream.adapters.local import directory as local_storage
+from smart_stream.adapters.local.directory import LocalDirectoryStorage
 from smart_stream.audio.frames import parse_frame_header
-from smart_stream.catalog import get_catalog
-from smart_stream.device.queue_stream import OpenStream, create_queue_stream_app
-from smart_stream.domain.records import PlayMode, QueueRequest
-from smart_stream.services import library, queues
-from smart_stream.storage import local as local_storage
-from smart_stream.storage.base import ObjectStream
-from smart_stream.storage.local import LocalDirectoryStorage
-from smart_stream.storage.s3 import S3Storage
+from smart_stream.bootstrap import Services, install, services
+from smart_stream.device.open_stream import OpenStream
+from smart_stream.device.queue_route import create_queue_stream_app
+from smart_stream.domain.play_order import cursor_key, round_order
+from smart_stream.domain.records import PlayMode, QueueRecord
+from smart_stream.http.views import Queue, Views
+from smart_stream.ports import ObjectStream
+from smart_stream.services.queues import QueueChange
+from smart_stream.settings import Settings
 from tests.audio import add_id3, make_mp3
-from tests.conftest import TOKEN, reset_caches
+from tests.conftest import TOKEN
 
 BASE = "http://testserver"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -151,30 +156,79 @@ def decode_frames(data: bytes) -> int:
 # --- The app under test ---------------------------------------------------------------------
 
 
+class FakeClock:
+    """Monotonic seconds that move only when the test says: by ``advance``, or by ``step`` at
+    every reading. Deadlines read it, so no test races the machine's speed."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 1000.0
+        self.step = step
+        self.readings = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            self.readings += 1
+            self.now += self.step
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+def install_clock(clock: Callable[[], float]) -> Services:
+    """The process's services from now on: the environment as it is, the test's clock."""
+    root = Services(Settings.from_env(), clock=clock)
+    install(root)
+    return root
+
+
 @pytest.fixture
 def env(app_env, monkeypatch):
     """Every backend, with small storage reads so that one file takes several."""
     monkeypatch.setenv("STREAM_CHUNK_BYTES", "4096")
-    reset_caches()
+    install(None)
     return app_env
 
 
 @pytest.fixture
 def client(env) -> Iterator[TestClient]:
-    with TestClient(create_queue_stream_app(), base_url=BASE) as test_client:
+    # The provider is asked at each request: services installed later in a test are used.
+    app = create_queue_stream_app(lambda: services().device)
+    with TestClient(app, base_url=BASE) as test_client:
         yield test_client
 
 
 def store(*tracks: Track, overwrite: bool = True) -> None:
+    library = services().library
     for t in tracks:
-        library.upload_audio(
-            t.name, io.BytesIO(t.data), len(t.data), overwrite=overwrite, request_base=BASE
-        )
+        library.upload(t.name, io.BytesIO(t.data), len(t.data), overwrite=overwrite)
 
 
-def make_queue(name: str, tracks, mode: str = "sequential", title: str | None = None):
-    request = QueueRequest(files=[t.name for t in tracks], play_mode=PlayMode(mode), title=title)
-    return queues.put_queue(name, request, request_base=BASE)[1]
+def make_queue(name: str, tracks, mode: str = "sequential", title: str | None = None) -> Queue:
+    """Save a queue; its contract JSON (the device URL included), as the API answers it."""
+    root = services()
+    change = QueueChange(files=[t.name for t in tracks], play_mode=PlayMode(mode), title=title)
+    record = root.queues.put(name, change)[1]
+    return Views(root.urls, BASE).queue(record)
+
+
+def open_stream(record: QueueRecord, mode: PlayMode, key: str, **overrides) -> OpenStream:
+    """An open stream session as the queue route makes it, from the installed services'
+    device context (``overrides``: any of OpenStream's keyword arguments)."""
+    device = services().device
+    kwargs = {
+        "catalog": device.catalog,
+        "storage": device.storage,
+        "title_tag": device.layouts.title_tag(record.title),
+        "clock": device.clock,
+        "session_seconds": device.session_seconds,
+        "session_bytes": device.session_bytes,
+        "chunk_size": device.chunk_bytes,
+    }
+    kwargs.update(overrides)
+    return OpenStream(record, mode, key, **kwargs)
 
 
 def device_path(queue) -> str:
@@ -369,13 +423,8 @@ def test_the_etag_changes_when_the_queue_changes_or_a_file_is_replaced(client, t
     newer = track("two.mp3", 1.4, 128)
     store(newer)
     # What the metadata pipeline does for every new object version, whatever route wrote it.
-    from smart_stream.services import metadata
-    from smart_stream.storage import get_storage
-
-    info = get_storage().head("two.mp3")
-    metadata.object_created(
-        "two.mp3", size=info.size, etag=info.etag, uploaded_at=info.last_modified, sequencer=None
-    )
+    root = services()
+    root.pipeline.object_created(root.storage.head("two.mp3"), sequencer=None)
     third = client.get(device_path(replaced))
     assert third.status_code == 200, third.text
     assert third.headers["etag"] not in (first.headers["etag"], second.headers["etag"])
@@ -442,7 +491,7 @@ def test_play_mode_override_shuffles_a_sequential_queue(client, env):
     assert shuffled.headers["etag"] != plain.headers["etag"]
     assert client.get(path + "&play_mode=shuffle").content == shuffled.content
     # The override is the record's seed's order, as a shuffle queue of these files plays.
-    expected = queues.round_order(get_catalog().get_queue("mix"), PlayMode.SHUFFLE, 0)
+    expected = round_order(services().catalog.get_queue("mix"), PlayMode.SHUFFLE, 0)
     assert order == [tracks[i].name for i in expected]
     bad = client.get(path + "&play_mode=backwards")
     assert bad.status_code == 422
@@ -456,7 +505,7 @@ def test_play_mode_override_shuffles_a_sequential_queue(client, env):
 def short_sessions(env, monkeypatch):
     """Open streams that end after about 15 KB (a simulated deadline)."""
     monkeypatch.setenv("STREAM_SESSION_BYTES", "15000")
-    reset_caches()
+    install(None)
 
 
 def sessions(client: TestClient, path: str, count: int, title: str, **kw) -> list[bytes]:
@@ -486,49 +535,113 @@ def test_loop_carries_on_where_the_last_response_stopped(client, three, short_se
     assert all(len(p) <= 15000 for p in parts)
 
 
-def test_a_session_deadline_in_seconds_ends_cleanly_too(client, three, monkeypatch):
-    monkeypatch.setenv("STREAM_SESSION_SECONDS", "0.1")
-    reset_caches()
-    # Storage that takes its time, as a network does: the deadline ends the session.
-    import time
-
-    original = LocalDirectoryStorage.open_range, S3Storage.open_range
+def paced(monkeypatch: pytest.MonkeyPatch, wait: Callable[[], None]) -> None:
+    """Storage that takes its time, as a network does: ``wait`` before each chunk of every
+    read through either adapter's ``open_range`` (what open streams read with)."""
 
     def slow(original_open):
         def open_range(storage, *args, **kwargs):
             stream = original_open(storage, *args, **kwargs)
 
-            def paced() -> Iterator[bytes]:
+            def chunks() -> Iterator[bytes]:
                 for chunk in stream:
-                    time.sleep(0.02)
+                    wait()
                     yield chunk
 
-            return ObjectStream(stream.info, paced(), stream.close)
+            return ObjectStream(stream.info, chunks(), stream.close)
 
         return open_range
 
-    monkeypatch.setattr(LocalDirectoryStorage, "open_range", slow(original[0]))
-    monkeypatch.setattr(S3Storage, "open_range", slow(original[1]))
+    for adapter in (LocalDirectoryStorage, S3Storage):
+        monkeypatch.setattr(adapter, "open_range", slow(adapter.open_range))
+
+
+def test_a_session_deadline_in_seconds_ends_cleanly_too(client, three, monkeypatch):
+    """The deadline ends a session on a frame boundary, and the next one carries on. Time is
+    the test's clock: each chunk read "takes" 1/64 s of it, so the 1/8 s deadline falls
+    after the same reads on any machine, however loaded."""
+    monkeypatch.setenv("STREAM_SESSION_SECONDS", str(1 / 8))
+    clock = FakeClock()
+    install_clock(clock)
+    paced(monkeypatch, lambda: clock.advance(1 / 64))
     queue = make_queue("forever", three, "loop")
     parts = sessions(client, device_path(queue), 4, "forever")
     heard = b"".join(parts)
     cycle = b"".join(t.span for t in three)
-    assert len(parts[0]) < len(cycle), "the deadline did not end the first session"
+    assert clock.readings > 0, "the open stream did not read the injected clock"
+    assert 4096 < len(parts[0]) < len(cycle), "the deadline did not end the first session"
     assert heard == (cycle * (len(heard) // len(cycle) + 1))[: len(heard)]
+
+
+def test_a_session_that_starts_past_its_deadline_still_plays_one_frame_run(
+    client, three, monkeypatch
+):
+    """A session whose deadline has passed before its first frame run (a late start, a busy
+    machine) still carries one whole frame run after the title tag, and the next session on
+    the URL carries on after it: the player always moves forward, never stuck replaying
+    silence."""
+    monkeypatch.setenv("STREAM_SESSION_SECONDS", "0.001")
+    clock = FakeClock(step=60.0)  # every reading a minute after the last
+    install_clock(clock)
+    queue = make_queue("forever", three, "loop")
+    parts = sessions(client, device_path(queue), 30, "forever")
+    assert clock.readings > 0, "the open stream did not read the injected clock"
+    # One frame run each: what one 4 KB storage read holds, cut to whole frames.
+    assert all(0 < len(p) <= 4096 for p in parts), [len(p) for p in parts]
+    heard = b"".join(parts)
+    cycle = b"".join(t.span for t in three)
+    assert heard == (cycle * (len(heard) // len(cycle) + 1))[: len(heard)], (
+        "a repeat, a skip or a restart between sessions"
+    )
+    assert len(heard) > 2 * len(cycle), "30 one-run sessions should go round the queue twice"
+
+
+@pytest.mark.parametrize("limit", ["deadline", "bytes"])
+def test_an_open_stream_over_its_limit_sends_the_title_tag_then_one_frame_run(env, three, limit):
+    """OpenStream itself, with its clock injected: however spent its session is before the
+    first frame run (a deadline already passed, a byte budget smaller than the title tag),
+    each session is the title tag then one whole frame run, and consecutive sessions walk
+    through the queue's audio without a repeat or a gap."""
+    make_queue("forever", three, "loop")
+    record = services().catalog.get_queue("forever")
+    key = cursor_key("forever", PlayMode.LOOP, "one-device-url")
+    title = services().layouts.title_tag("forever")
+
+    def session() -> list[bytes]:
+        if limit == "deadline":
+            # The deadline is set at 0 s; every later reading is past it.
+            readings = itertools.chain([0.0], itertools.repeat(100.0))
+            limits = {"clock": lambda: next(readings), "session_seconds": 1.0}
+        else:
+            limits = {"clock": lambda: 0.0, "session_bytes": 1}
+        stream = open_stream(record, PlayMode.LOOP, key, chunk_size=4096, **limits)
+        return [bytes(chunk) for chunk in stream.chunks()]
+
+    cycle = b"".join(t.span for t in three)
+    heard = b""
+    for _ in range(30):
+        chunks = session()
+        assert len(chunks) == 2 and chunks[0] == title, [len(c) for c in chunks]
+        run = chunks[1]
+        assert 0 < len(run) <= 4096
+        assert_clean_audio(run)
+        heard += run
+    assert heard == (cycle * 3)[: len(heard)], "a repeat, a skip or a restart between sessions"
+    assert len(heard) > 2 * len(cycle)
 
 
 def test_endless_shuffle_over_sessions_plays_every_file_once_per_round(client, env, monkeypatch):
     monkeypatch.setenv("STREAM_SESSION_BYTES", "9000")
-    reset_caches()
+    install(None)
     tracks = four_tracks()
     store(*tracks)
     queue = make_queue("dream", tracks, "endless-shuffle")
     heard = b"".join(sessions(client, device_path(queue), 14, "dream"))
     by_name = {t.name: t for t in tracks}
-    record = get_catalog().get_queue("dream")
+    record = services().catalog.get_queue("dream")
     expected: list[str] = []
     for round_no in range(12):
-        expected += [tracks[i].name for i in queues.round_order(record, queue.play_mode, round_no)]
+        expected += [tracks[i].name for i in round_order(record, queue.play_mode, round_no)]
     pos = 0
     played = []
     for name in expected:
@@ -561,10 +674,10 @@ def test_two_device_urls_keep_their_own_cursors(client, three, short_sessions):
 
 def test_a_disconnect_mid_file_resumes_at_the_next_file(client, three, short_sessions):
     queue = make_queue("forever", three, "loop")
-    record = get_catalog().get_queue("forever")
+    record = services().catalog.get_queue("forever")
     credential = urlsplit(queue.stream_url).query.partition("sig=")[2]
-    key = queues.cursor_key("forever", PlayMode.LOOP, credential)
-    chunks = OpenStream(record, PlayMode.LOOP, key).chunks()
+    key = cursor_key("forever", PlayMode.LOOP, credential)
+    chunks = open_stream(record, PlayMode.LOOP, key).chunks()
     assert next(chunks).startswith(b"ID3")
     first = next(chunks)
     assert three[0].span.startswith(first) and len(first) < len(three[0].span)

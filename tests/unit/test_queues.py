@@ -11,19 +11,21 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smart_stream.catalog import get_catalog
+from smart_stream.bootstrap import install, services
 from smart_stream.domain.errors import (
     BadRequestError,
     ConflictError,
     NotFoundError,
     UnprocessableError,
 )
-from smart_stream.domain.records import PlayMode, QueueEntry, QueueRecord, QueueRequest
+from smart_stream.domain.layout import FiniteLayout
+from smart_stream.domain.play_order import cursor_key, round_order
+from smart_stream.domain.records import PlayMode, QueueEntry, QueueRecord
 from smart_stream.http.errors import status_for
-from smart_stream.services import library, metadata, queues
-from smart_stream.storage import get_storage
+from smart_stream.http.views import Queue, Views
+from smart_stream.services.layouts import Layouts
+from smart_stream.services.queues import QueueChange, queue_entry
 from tests.audio import make_mp3
-from tests.conftest import reset_caches
 
 BASE = "http://127.0.0.1:8080"
 
@@ -34,13 +36,27 @@ def env(app_env):
 
 
 def upload(name: str, data: bytes, *, overwrite: bool = False) -> None:
-    library.upload_audio(name, io.BytesIO(data), len(data), overwrite=overwrite, request_base=BASE)
+    services().library.upload(name, io.BytesIO(data), len(data), overwrite=overwrite)
 
 
-def put(name: str, files: list[str], mode: str = "sequential", **kw):
-    return queues.put_queue(
-        name, QueueRequest(files=files, play_mode=PlayMode(mode), **kw), request_base=BASE
+def view(record: QueueRecord) -> Queue:
+    """A queue as the API answers it (its device URL included)."""
+    return Views(services().urls, BASE).queue(record)
+
+
+def put(name: str, files: list[str], mode: str = "sequential", **kw) -> tuple[bool, Queue]:
+    created, record = services().queues.put(
+        name, QueueChange(files=files, play_mode=PlayMode(mode), **kw)
     )
+    return created, view(record)
+
+
+def get_catalog():
+    return services().catalog
+
+
+def get_storage():
+    return services().storage
 
 
 @pytest.fixture
@@ -170,12 +186,12 @@ def test_a_replace_that_loses_the_race_is_409_and_leaves_the_winner(songs, monke
 
 def test_deleting_a_queue(songs):
     put("q", ["a.mp3"])
-    queues.delete_queue("q", force=False)
+    services().queues.delete("q", force=False)
     assert get_catalog().get_queue("q") is None
     with pytest.raises(NotFoundError):
-        queues.delete_queue("q", force=False)
+        services().queues.delete("q", force=False)
     with pytest.raises(NotFoundError):
-        queues.get_queue("q", request_base=BASE)
+        services().queues.get("q")
 
 
 def test_a_queue_on_a_yoto_card_is_409_naming_the_card_unless_forced(songs):
@@ -185,13 +201,13 @@ def test_a_queue_on_a_yoto_card_is_409_naming_the_card_unless_forced(songs):
     carded = record.model_copy(update={"yoto_card_id": "card-7Hq2", "version": 2})
     assert catalog.put_queue(carded, expected_version=1)
     with pytest.raises(ConflictError) as raised:
-        queues.delete_queue("q", force=False)
+        services().queues.delete("q", force=False)
     assert status_for(raised.value) == 409
     assert "card-7Hq2" in raised.value.message
     assert catalog.get_queue("q") is not None
     # A replace keeps the card.
     assert put("q", ["b.mp3"])[1].yoto_card_id == "card-7Hq2"
-    queues.delete_queue("q", force=True)
+    services().queues.delete("q", force=True)
     assert catalog.get_queue("q") is None
 
 
@@ -200,12 +216,12 @@ def test_deleting_a_file_in_queues_is_409_naming_them_unless_forced(songs):
     put("day", ["c.mp3", "a.mp3"])
     put("other", ["b.mp3"])
     with pytest.raises(ConflictError) as raised:
-        library.delete_audio("a.mp3")
+        services().library.delete("a.mp3")
     assert status_for(raised.value) == 409
     assert "night" in raised.value.message and "day" in raised.value.message
     assert "other" not in raised.value.message
     assert get_storage().exists("a.mp3") and get_catalog().get_audio("a.mp3") is not None
-    library.delete_audio("a.mp3", force=True)
+    services().library.delete("a.mp3", force=True)
     assert not get_storage().exists("a.mp3")
     catalog = get_catalog()
     assert catalog.get_queue("night").files == ["b.mp3"]
@@ -241,7 +257,7 @@ def test_a_file_leaving_a_queue_never_undoes_a_write_that_got_in_first(
             raced.append(True)
             current = self.get_queue("q")
             entries = {e.filename: e for e in current.entries}
-            entries["c.mp3"] = queues._entry(self.get_audio("c.mp3"))
+            entries["c.mp3"] = queue_entry(self.get_audio("c.mp3"))
             winner = current.model_copy(
                 update={
                     "entries": [entries[name] for name in other_writer],
@@ -252,7 +268,7 @@ def test_a_file_leaving_a_queue_never_undoes_a_write_that_got_in_first(
         return real_put(self, record, expected_version=expected_version)
 
     monkeypatch.setattr(type(catalog), "put_queue", racing_put)
-    library.delete_audio("a.mp3", force=True)
+    services().library.delete("a.mp3", force=True)
     monkeypatch.undo()
     assert raced
     kept = get_catalog().get_queue("q")
@@ -286,19 +302,20 @@ def test_a_file_that_turns_unplayable_leaves_its_queues(songs):
     put("q", ["a.mp3", "b.mp3", "c.mp3"])
     # Someone copies a text file over b.mp3 (straight into storage); the pipeline sees it.
     info = get_storage().put("b.mp3", io.BytesIO(b"not audio at all " * 100))
-    metadata.object_created(
-        "b.mp3", size=info.size, etag=info.etag, uploaded_at=info.last_modified, sequencer=None
-    )
+    services().pipeline.object_created(info, sequencer=None)
     assert get_catalog().get_queue("q").files == ["a.mp3", "c.mp3"]
 
 
 def test_queues_survive_a_restart(songs):
     put("q", ["c.mp3", "a.mp3"], "endless-shuffle", title="Kept", description="across restarts")
-    before = queues.get_queue("q", request_base=BASE)
-    reset_caches()  # a cold start: new settings, adapters and clients
-    after = queues.get_queue("q", request_base=BASE)
+    first = services()
+    before = view(first.queues.get("q"))
+    install(None)  # a cold start: new settings, adapters and clients
+    assert services() is not first
+    after = view(services().queues.get("q"))
     assert after == before
-    assert [q.name for q in queues.list_queues(request_base=BASE).queues] == ["q"]
+    listed = Views(services().urls, BASE).queue_list(services().queues.all())
+    assert [q.name for q in listed.queues] == ["q"]
 
 
 # --- Play order -----------------------------------------------------------------------------
@@ -326,21 +343,19 @@ def test_in_order_modes_play_the_queue_order_every_round(count):
     r = record(count)
     for mode in (PlayMode.SEQUENTIAL, PlayMode.LOOP):
         for round_no in range(5):
-            assert queues.round_order(r, mode, round_no) == list(range(count))
+            assert round_order(r, mode, round_no) == list(range(count))
 
 
 @pytest.mark.parametrize("count", range(1, 9))
 def test_shuffle_is_one_fixed_permutation_per_seed(count):
     for seed in (1, 2, 99, 2**47):
         r = record(count, seed)
-        first = queues.round_order(r, PlayMode.SHUFFLE, 0)
+        first = round_order(r, PlayMode.SHUFFLE, 0)
         assert sorted(first) == list(range(count))
-        assert queues.round_order(r, PlayMode.SHUFFLE, 0) == first
-        assert queues.round_order(record(count, seed), PlayMode.SHUFFLE, 0) == first
+        assert round_order(r, PlayMode.SHUFFLE, 0) == first
+        assert round_order(record(count, seed), PlayMode.SHUFFLE, 0) == first
     if count >= 4:
-        draws = {
-            tuple(queues.round_order(record(count, s), PlayMode.SHUFFLE, 0)) for s in range(20)
-        }
+        draws = {tuple(round_order(record(count, s), PlayMode.SHUFFLE, 0)) for s in range(20)}
         assert len(draws) > 5, "twenty seeds, hardly any different shuffles"
 
 
@@ -352,9 +367,9 @@ def test_endless_shuffle_rounds(count):
         played = []
         orders = []
         for round_no in range(rounds):
-            order = queues.round_order(r, PlayMode.ENDLESS_SHUFFLE, round_no)
+            order = round_order(r, PlayMode.ENDLESS_SHUFFLE, round_no)
             assert sorted(order) == list(range(count)), "a round plays every file once"
-            assert queues.round_order(r, PlayMode.ENDLESS_SHUFFLE, round_no) == order
+            assert round_order(r, PlayMode.ENDLESS_SHUFFLE, round_no) == order
             orders.append(tuple(order))
             played += order
         if count == 1:
@@ -374,21 +389,27 @@ def test_endless_shuffle_rounds(count):
         assert set(firsts) == set(range(count))
 
 
+def finite_layout(r: QueueRecord, mode: PlayMode) -> FiniteLayout:
+    """Made afresh each time (a new Layouts, nothing cached), so that equal ETags are equal
+    because the layouts are, not because one was kept."""
+    return Layouts().finite(r, mode)
+
+
 def test_layout_and_etag():
     r = record(3)
-    layout = queues.finite_layout(r, PlayMode.SEQUENTIAL)
+    layout = finite_layout(r, PlayMode.SEQUENTIAL)
     assert layout.etag.startswith('"') and not layout.etag.startswith("W/")
     assert layout.size == len(layout.prefix) + sum(e.length for e in r.entries)
     assert [p.offset for p in layout.pieces] == list(
         itertools.accumulate([len(layout.prefix), *[e.length for e in r.entries][:-1]], initial=0)
     )
-    same = queues.finite_layout(record(3), PlayMode.SEQUENTIAL)
+    same = finite_layout(record(3), PlayMode.SEQUENTIAL)
     assert same.etag == layout.etag
     changes = [
-        queues.finite_layout(record(3, version=2), PlayMode.SEQUENTIAL),
-        queues.finite_layout(r, PlayMode.SHUFFLE),
-        queues.finite_layout(r.model_copy(update={"title": "Other"}), PlayMode.SEQUENTIAL),
-        queues.finite_layout(
+        finite_layout(record(3, version=2), PlayMode.SEQUENTIAL),
+        finite_layout(r, PlayMode.SHUFFLE),
+        finite_layout(r.model_copy(update={"title": "Other"}), PlayMode.SEQUENTIAL),
+        finite_layout(
             r.model_copy(
                 update={
                     "entries": [r.entries[0].model_copy(update={"etag": '"x"'}), *r.entries[1:]]
@@ -403,13 +424,11 @@ def test_layout_and_etag():
 
 def test_cursor_keys_are_per_url_and_mode():
     keys = {
-        queues.cursor_key("q", PlayMode.LOOP, "cred-a"),
-        queues.cursor_key("q", PlayMode.LOOP, "cred-b"),
-        queues.cursor_key("q", PlayMode.LOOP, None),
-        queues.cursor_key("q", PlayMode.ENDLESS_SHUFFLE, "cred-a"),
-        queues.cursor_key("r", PlayMode.LOOP, "cred-a"),
+        cursor_key("q", PlayMode.LOOP, "cred-a"),
+        cursor_key("q", PlayMode.LOOP, "cred-b"),
+        cursor_key("q", PlayMode.LOOP, None),
+        cursor_key("q", PlayMode.ENDLESS_SHUFFLE, "cred-a"),
+        cursor_key("r", PlayMode.LOOP, "cred-a"),
     }
     assert len(keys) == 5
-    assert queues.cursor_key("q", PlayMode.LOOP, "cred-a") == queues.cursor_key(
-        "q", PlayMode.LOOP, "cred-a"
-    )
+    assert cursor_key("q", PlayMode.LOOP, "cred-a") == cursor_key("q", PlayMode.LOOP, "cred-a")

@@ -10,20 +10,30 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 from functools import cache
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 from pydantic import ValidationError
 
-from smart_stream.catalog import get_catalog
-from smart_stream.domain.records import PlayMode, QueueRequest
+from smart_stream.adapters.yoto_http import ATTEMPTS
+from smart_stream.bootstrap import Services, install, services
+from smart_stream.domain.errors import (
+    NoCardError,
+    NoPublicUrlError,
+    YotoFailedError,
+    YotoNotConfiguredError,
+    YotoSignInNeededError,
+)
+from smart_stream.domain.records import PlayMode, QueueRecord
 from smart_stream.http.errors import status_for
-from smart_stream.services import library, queues, yoto
+from smart_stream.http.views import Queue, Views
+from smart_stream.services.queues import QueueChange
+from smart_stream.services.yoto_signin import DEVICE_GRANT, REFRESH_MARGIN_SECONDS, TOKEN_KEY
+from smart_stream.settings import Settings
 from tests import fake_yoto as fakes
 from tests.audio import make_mp3
-from tests.conftest import reset_caches
 from tests.fake_yoto import FakeYoto, validate_card
 
 # The fake's fixtures, for this module.
@@ -34,21 +44,48 @@ BASE = "http://127.0.0.1:8080"
 PUBLIC = "https://stream.example.org"
 
 
+class WallClock:
+    """The sign-in's wall clock: it starts at the real time (the fake Yoto's own clock is
+    the real one) and moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def sleeps(monkeypatch) -> list[float]:
+def sleeps() -> list[float]:
     """The backoff pauses between attempts, recorded instead of slept."""
-    pauses: list[float] = []
-    monkeypatch.setattr(yoto, "time", SimpleNamespace(time=time.time, sleep=pauses.append))
-    return pauses
+    return []
+
+
+@pytest.fixture
+def wall_clock() -> WallClock:
+    return WallClock()
+
+
+@pytest.fixture
+def rebuild(sleeps, wall_clock) -> Callable[[], Services]:
+    """Build the services from the environment as it is now, with the recording sleep and
+    the test's wall clock, and install them (what a restart with that environment does)."""
+
+    def build() -> Services:
+        built = Services(Settings.from_env(), wall_clock=wall_clock, sleep=sleeps.append)
+        install(built)
+        return built
+
+    return build
 
 
 @pytest.fixture(params=["local"])
-def env(request, fake_yoto, monkeypatch, sleeps):
+def env(request, fake_yoto, monkeypatch, rebuild):
     """The local backend; tests of what the catalogue keeps run on both (``on_both``)."""
     app_env = request.getfixturevalue(f"{request.param}_env")
     monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
     monkeypatch.delenv("QUEUE_STREAM_BASE_URL", raising=False)
-    reset_caches()
+    rebuild()
     return app_env
 
 
@@ -66,7 +103,7 @@ def song(seconds: float, title: str | None) -> bytes:
 
 
 def upload(name: str, data: bytes) -> None:
-    library.upload_audio(name, io.BytesIO(data), len(data), overwrite=False, request_base=BASE)
+    services().library.upload(name, io.BytesIO(data), len(data), overwrite=False)
 
 
 @pytest.fixture
@@ -77,18 +114,37 @@ def songs(env) -> list[str]:
     return ["moon.mp3", "owl and cat.mp3", "stars.mp3"]
 
 
-def make_queue(name: str = "bedtime", files: list[str] | None = None, **kw):
+def make_queue(name: str = "bedtime", files: list[str] | None = None, **kw) -> QueueRecord:
     files = files or ["moon.mp3", "owl and cat.mp3", "stars.mp3"]
-    queues.put_queue(
-        name, QueueRequest(files=files, play_mode=PlayMode.SEQUENTIAL, **kw), request_base=BASE
-    )
-    return queues.get_record(name)
+    services().queues.put(name, QueueChange(files=files, play_mode=PlayMode.SEQUENTIAL, **kw))
+    return get_queue(name)
+
+
+def get_queue(name: str) -> QueueRecord:
+    return services().queues.get(name)
+
+
+def as_queue(record: QueueRecord) -> Queue:
+    """The queue as the API answers it (with its stream_url)."""
+    return Views(services().urls, BASE).queue(record)
+
+
+def push_card(name: str, *, chapters: bool = False) -> tuple[bool, QueueRecord]:
+    return services().yoto_cards.push(name, request_base=BASE, chapters=chapters)
+
+
+def card_content(record: QueueRecord, *, request_base: str = BASE, chapters: bool = False):
+    return services().yoto_cards.content(record, request_base=request_base, chapters=chapters)
+
+
+def login_status() -> dict[str, bool]:
+    return services().yoto_signin.status()
 
 
 def signed_in(fake: FakeYoto) -> None:
-    yoto.start_login()
+    services().yoto_signin.start_login()
     fake.approve()
-    assert yoto.poll_login() is True
+    assert services().yoto_signin.poll_login() is True
 
 
 def assert_error(exc_info, status: int, code: str) -> str:
@@ -102,8 +158,8 @@ def assert_error(exc_info, status: int, code: str) -> str:
 
 def test_a_stream_card_is_one_chapter_streaming_the_queue(songs):
     record = make_queue(title="Bedtime stories", description="Three for the night")
-    stream_url = queues.to_queue(record, BASE).stream_url
-    card = yoto.card_content(record, request_base=BASE)
+    stream_url = as_queue(record).stream_url
+    card = card_content(record)
 
     assert card == {
         "title": "Bedtime stories",
@@ -145,7 +201,7 @@ def test_a_stream_card_is_one_chapter_streaming_the_queue(songs):
 
 def test_chapters_mode_gives_each_file_its_own_chapter_on_its_device_url(songs):
     record = make_queue(files=["stars.mp3", "moon.mp3", "owl and cat.mp3"], title="Mix")
-    card = yoto.card_content(record, request_base=BASE, chapters=True)
+    card = card_content(record, chapters=True)
     validate_card(card)
 
     assert card["title"] == "Mix"
@@ -156,7 +212,8 @@ def test_chapters_mode_gives_each_file_its_own_chapter_on_its_device_url(songs):
     assert [c["title"] for c in chapters] == ["Twinkle", "Goodnight Moon", "owl and cat"]
     for chapter, filename in zip(chapters, record.files, strict=True):
         (track,) = chapter["tracks"]
-        expected = library.to_audio_file(library.get_record(filename), BASE).url
+        audio = services().library.get(filename)
+        expected = Views(services().urls, BASE).audio_file(audio).url
         assert track["trackUrl"] == expected
         assert expected.startswith(PUBLIC + "/api/audio/") and "sig=" in expected
         assert (track["type"], track["format"], track["key"]) == ("stream", "mp3", "01")
@@ -167,41 +224,43 @@ def test_chapters_mode_gives_each_file_its_own_chapter_on_its_device_url(songs):
 
 def test_a_queue_with_a_card_sends_its_card_id(songs):
     record = make_queue()
-    assert "cardId" not in yoto.card_content(record, request_base=BASE)
-    with_card = queues.update_queue("bedtime", {"yoto_card_id": "Ab3dE"})
+    assert "cardId" not in card_content(record)
+    with_card = services().queues.set_card("bedtime", "Ab3dE")
     for chapters in (False, True):
-        card = yoto.card_content(with_card, request_base=BASE, chapters=chapters)
+        card = card_content(with_card, chapters=chapters)
         assert card["cardId"] == "Ab3dE"
         validate_card(card)
 
 
 @pytest.mark.parametrize("public", [None, "http://home.example.org"])
 @pytest.mark.parametrize("chapters", [False, True])
-def test_no_public_https_base_is_409_saying_what_to_set(songs, monkeypatch, public, chapters):
+def test_no_public_https_base_is_409_saying_what_to_set(
+    songs, monkeypatch, rebuild, public, chapters
+):
     record = make_queue()
     if public is None:
         monkeypatch.delenv("PUBLIC_BASE_URL")
     else:
         monkeypatch.setenv("PUBLIC_BASE_URL", public)
-    reset_caches()
-    with pytest.raises(yoto.NoPublicUrlError) as caught:
-        yoto.card_content(record, request_base=BASE, chapters=chapters)
+    rebuild()
+    with pytest.raises(NoPublicUrlError) as caught:
+        card_content(record, chapters=chapters)
     message = assert_error(caught, 409, "no_public_url")
     assert "PUBLIC_BASE_URL" in message
 
 
-def test_deployed_the_function_urls_are_the_public_bases(songs, monkeypatch):
+def test_deployed_the_function_urls_are_the_public_bases(songs, monkeypatch, rebuild):
     record = make_queue()
     monkeypatch.delenv("PUBLIC_BASE_URL")
     monkeypatch.setenv("QUEUE_STREAM_BASE_URL", "https://q123.lambda-url.eu-west-2.on.aws/")
     monkeypatch.setenv("AUDIO_STREAM_BASE_URL", "https://a456.lambda-url.eu-west-2.on.aws")
-    reset_caches()
-    stream = yoto.card_content(record, request_base="https://api.example.org")
+    rebuild()
+    stream = card_content(record, request_base="https://api.example.org")
     url = stream["content"]["chapters"][0]["tracks"][0]["trackUrl"]
     assert url.startswith(
         "https://q123.lambda-url.eu-west-2.on.aws/api/streams/bedtime/stream.mp3?"
     )
-    per_file = yoto.card_content(record, request_base="https://api.example.org", chapters=True)
+    per_file = card_content(record, request_base="https://api.example.org", chapters=True)
     for chapter in per_file["content"]["chapters"]:
         assert chapter["tracks"][0]["trackUrl"].startswith(
             "https://a456.lambda-url.eu-west-2.on.aws/api/audio/"
@@ -219,7 +278,7 @@ def test_deployed_the_function_urls_are_the_public_bases(songs, monkeypatch):
 )
 def test_every_queue_title_makes_a_card_title_yoto_accepts(songs, title):
     record = make_queue(title=title)
-    card = yoto.card_content(record, request_base=BASE)
+    card = card_content(record)
     validate_card(card)
     assert title.startswith(card["title"])
 
@@ -327,7 +386,7 @@ def _everything_stored(env) -> str:
 
 
 def test_signing_in_with_a_device_code(env, fake):
-    answer = yoto.start_login()
+    answer = services().yoto_signin.start_login()
     assert set(answer) >= {"verification_uri", "user_code", "expires_in"}
     assert answer["user_code"] == fake.user_codes[-1]
     assert answer["verification_uri"] == fake.base_url + "/activate"
@@ -341,15 +400,15 @@ def test_signing_in_with_a_device_code(env, fake):
         "scope": "profile offline_access",
         "audience": fake.base_url,
     }
-    assert yoto.login_status() == {"signed_in": False, "pending": True}
-    assert yoto.login_status() == {"signed_in": False, "pending": True}
+    assert login_status() == {"signed_in": False, "pending": True}
+    assert login_status() == {"signed_in": False, "pending": True}
     fake.approve()
-    assert yoto.login_status() == {"signed_in": True, "pending": False}
-    assert yoto.login_status() == {"signed_in": True, "pending": False}
+    assert login_status() == {"signed_in": True, "pending": False}
+    assert login_status() == {"signed_in": True, "pending": False}
     polls = fake.calls("POST", "/oauth/token")
     assert len(polls) == 3  # two pending, one granted; nothing asked once signed in
     assert polls[0].form == {
-        "grant_type": yoto.DEVICE_GRANT,
+        "grant_type": DEVICE_GRANT,
         "device_code": device_code,
         "client_id": fake.client_id,
     }
@@ -361,13 +420,13 @@ def test_the_tokens_are_stored_encrypted(env, fake):
     signed_in(fake)
     access = list(fake.access_tokens)
     refresh = list(fake.refresh_tokens)
-    stored = get_catalog().get_value(yoto.TOKEN_KEY)
+    stored = services().catalog.get_value(TOKEN_KEY)
     assert stored is not None
     everything = _everything_stored(env)
     for secret in access + refresh:
         assert secret not in stored
         assert secret not in everything
-    assert yoto._load(get_catalog(), yoto.TOKEN_KEY)["access_token"] == access[0]
+    assert services().yoto_signin._load(TOKEN_KEY)["access_token"] == access[0]
 
 
 @pytest.mark.parametrize(
@@ -380,50 +439,51 @@ def test_waiting_for_the_parent_is_pending_not_an_error(
     is known to use 403 and 429. Either way the sign-in is still pending, and a slow_down is
     not a reason to ask again at once."""
     fake.pending_status, fake.slow_down_status = pending_status, slow_down_status
-    yoto.start_login()
-    assert yoto.login_status() == {"signed_in": False, "pending": True}
+    services().yoto_signin.start_login()
+    assert login_status() == {"signed_in": False, "pending": True}
     fake.slow_downs = 1
-    assert yoto.login_status() == {"signed_in": False, "pending": True}
+    assert login_status() == {"signed_in": False, "pending": True}
     assert len(fake.calls("POST", "/oauth/token")) == 2
+    assert sleeps == []  # not asked again after a pause either: no retry at all
     fake.approve()
-    assert yoto.login_status() == {"signed_in": True, "pending": False}
+    assert login_status() == {"signed_in": True, "pending": False}
 
 
 def test_a_denied_sign_in_ends_it(env, fake):
-    yoto.start_login()
+    services().yoto_signin.start_login()
     fake.deny()
-    assert yoto.login_status() == {"signed_in": False, "pending": False}
-    with pytest.raises(yoto.YotoSignInNeededError):
-        yoto._token(get_catalog())
+    assert login_status() == {"signed_in": False, "pending": False}
+    with pytest.raises(YotoSignInNeededError):
+        services().yoto_signin.token()
 
 
 @on_both
-def test_rotating_the_signing_secret_forces_a_new_sign_in(env, fake, songs):
+def test_rotating_the_signing_secret_forces_a_new_sign_in(env, fake, songs, rebuild):
     make_queue()
     signed_in(fake)
-    yoto.push_card("bedtime", request_base=BASE)
+    push_card("bedtime")
     posts = len(fake.calls("POST", "/content"))
 
     (env.data_dir / "signing-secret").write_text("a-brand-new-secret-after-a-leak\n")
-    reset_caches()
-    with pytest.raises(yoto.YotoSignInNeededError) as caught:
-        yoto.push_card("bedtime", request_base=BASE)
+    rebuild()
+    with pytest.raises(YotoSignInNeededError) as caught:
+        push_card("bedtime")
     assert "/api/yoto/login" in assert_error(caught, 401, "yoto_sign_in_needed")
     assert len(fake.calls("POST", "/content")) == posts
 
     signed_in(fake)
-    created, _ = yoto.push_card("bedtime", request_base=BASE)
+    created, _ = push_card("bedtime")
     assert created is False
 
 
 def test_a_token_is_refreshed_before_it_expires(env, fake, songs):
     make_queue()
-    fake.token_lifetime = yoto.REFRESH_MARGIN_SECONDS - 30
+    fake.token_lifetime = REFRESH_MARGIN_SECONDS - 30
     signed_in(fake)
     first_access = next(iter(fake.access_tokens))
-    yoto.push_card("bedtime", request_base=BASE)
+    push_card("bedtime")
 
-    assert fake.grants() == [yoto.DEVICE_GRANT, "refresh_token"]
+    assert fake.grants() == [DEVICE_GRANT, "refresh_token"]
     (post,) = fake.calls("POST", "/content")
     assert post.bearer != first_access
     assert fake.access_tokens[post.bearer].expires_at > time.time()
@@ -434,9 +494,9 @@ def test_a_token_is_refreshed_before_it_expires(env, fake, songs):
 def test_a_fresh_token_is_not_refreshed(env, fake, songs):
     make_queue()
     signed_in(fake)
-    yoto.push_card("bedtime", request_base=BASE)
-    yoto.push_card("bedtime", request_base=BASE)
-    assert fake.grants() == [yoto.DEVICE_GRANT]
+    push_card("bedtime")
+    push_card("bedtime")
+    assert fake.grants() == [DEVICE_GRANT]
 
 
 def test_a_refresh_without_a_new_refresh_token_keeps_the_old_one(env, fake, songs):
@@ -445,8 +505,8 @@ def test_a_refresh_without_a_new_refresh_token_keeps_the_old_one(env, fake, song
     fake.token_lifetime = 10
     signed_in(fake)
     for _ in range(3):
-        yoto.push_card("bedtime", request_base=BASE)
-    assert fake.grants() == [yoto.DEVICE_GRANT] + ["refresh_token"] * 3
+        push_card("bedtime")
+    assert fake.grants() == [DEVICE_GRANT] + ["refresh_token"] * 3
     refreshes = {r.form["refresh_token"] for r in fake.calls("POST", "/oauth/token")[1:]}
     assert len(refreshes) == 1
 
@@ -458,18 +518,18 @@ def test_a_refresh_without_a_new_refresh_token_keeps_the_old_one(env, fake, song
 def test_push_creates_then_updates_the_same_card(env, fake, songs):
     make_queue(title="Bedtime", description="Night night")
     signed_in(fake)
-    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    created, queue = push_card("bedtime")
     assert created is True
     (card_id,) = fake.cards
-    assert queue.yoto_card_id == card_id == queues.get_record("bedtime").yoto_card_id
+    assert queue.yoto_card_id == card_id == get_queue("bedtime").yoto_card_id
     payload = fake.last_card_payload()
     assert "cardId" not in payload
-    assert payload["content"]["chapters"][0]["tracks"][0]["trackUrl"] == queue.stream_url
+    assert payload["content"]["chapters"][0]["tracks"][0]["trackUrl"] == as_queue(queue).stream_url
     assert payload["metadata"] == {"description": "Night night"}
     assert fake.calls("POST", "/content")[0].headers["content-type"] == "application/json"
 
     make_queue(files=["stars.mp3"], title="Just one")
-    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    created, queue = push_card("bedtime")
     assert created is False
     assert queue.yoto_card_id == card_id
     assert list(fake.cards) == [card_id]
@@ -482,32 +542,32 @@ def test_the_card_id_may_come_at_the_top_level(env, fake, songs):
     make_queue()
     signed_in(fake)
     fake.answer_next(1, {"cardId": "Top12", "title": "Bedtime"}, path="/content")
-    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    created, queue = push_card("bedtime")
     assert (created, queue.yoto_card_id) == (True, "Top12")
 
 
 def test_remove_card(env, fake, songs):
     make_queue()
     signed_in(fake)
-    _, queue = yoto.push_card("bedtime", request_base=BASE)
-    yoto.remove_card("bedtime")
+    _, queue = push_card("bedtime")
+    services().yoto_cards.remove("bedtime")
     (deleted,) = fake.calls("DELETE", "/content/")
     assert deleted.path == f"/content/{queue.yoto_card_id}"
     assert deleted.bearer in fake.access_tokens
     assert fake.cards == {} and fake.deleted_cards == [queue.yoto_card_id]
-    assert queues.get_record("bedtime").yoto_card_id is None
-    with pytest.raises(yoto.NoCardError) as caught:
-        yoto.remove_card("bedtime")
+    assert get_queue("bedtime").yoto_card_id is None
+    with pytest.raises(NoCardError) as caught:
+        services().yoto_cards.remove("bedtime")
     assert_error(caught, 404, "no_card")
 
 
 def test_removing_a_card_yoto_no_longer_has_clears_it(env, fake, songs):
     make_queue()
     signed_in(fake)
-    yoto.push_card("bedtime", request_base=BASE)
+    push_card("bedtime")
     fake.cards.clear()  # the parent deleted it in the Yoto app
-    yoto.remove_card("bedtime")
-    assert queues.get_record("bedtime").yoto_card_id is None
+    services().yoto_cards.remove("bedtime")
+    assert get_queue("bedtime").yoto_card_id is None
 
 
 def test_yoto_failing_is_retried_with_backoff_then_502_and_nothing_changes(
@@ -518,18 +578,18 @@ def test_yoto_failing_is_retried_with_backoff_then_502_and_nothing_changes(
     for status in (500, 502, 503, 504, 429):
         sleeps.clear()
         posts = len(fake.calls("POST", "/content"))
-        fake.fail_next(yoto.ATTEMPTS, status, path="/content")
-        with pytest.raises(yoto.YotoFailedError) as caught:
-            yoto.push_card("bedtime", request_base=BASE)
+        fake.fail_next(ATTEMPTS, status, path="/content")
+        with pytest.raises(YotoFailedError) as caught:
+            push_card("bedtime")
         assert "nothing was changed" in assert_error(caught, 502, "yoto_failed")
-        assert len(fake.calls("POST", "/content")) - posts == yoto.ATTEMPTS, status
+        assert len(fake.calls("POST", "/content")) - posts == ATTEMPTS, status
         # Backoff: a pause before each new attempt, each longer than the last.
-        assert len(sleeps) == yoto.ATTEMPTS - 1 and sleeps[0] > 0, sleeps
+        assert len(sleeps) == ATTEMPTS - 1 and sleeps[0] > 0, sleeps
         assert sleeps == sorted(set(sleeps)), sleeps
-        assert queues.get_record("bedtime") == before
+        assert get_queue("bedtime") == before
         assert fake.cards == {}
 
-    created, _ = yoto.push_card("bedtime", request_base=BASE)
+    created, _ = push_card("bedtime")
     assert created is True
 
 
@@ -537,52 +597,56 @@ def test_one_429_then_success_is_retried(env, fake, songs, sleeps):
     make_queue()
     signed_in(fake)
     fake.fail_next(1, 429, path="/content")
-    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    created, queue = push_card("bedtime")
     assert created is True and queue.yoto_card_id in fake.cards
     assert len(fake.calls("POST", "/content")) == 2
     assert len(fake.cards) == 1
     assert len(sleeps) == 1
 
 
-def test_a_slow_yoto_times_out_each_attempt_then_502(env, fake, songs, monkeypatch):
+def test_a_slow_yoto_times_out_each_attempt_then_502(
+    env, fake, songs, monkeypatch, rebuild, sleeps
+):
     make_queue()
     signed_in(fake)
     monkeypatch.setenv("YOTO_TIMEOUT_SECONDS", "0.2")
-    reset_caches()
-    fake.slow_next(yoto.ATTEMPTS, seconds=1.0, path="/content")
+    rebuild()
+    fake.slow_next(ATTEMPTS, seconds=1.0, path="/content")
     started = time.monotonic()
-    with pytest.raises(yoto.YotoFailedError) as caught:
-        yoto.push_card("bedtime", request_base=BASE)
+    with pytest.raises(YotoFailedError) as caught:
+        push_card("bedtime")
     elapsed = time.monotonic() - started
     assert_error(caught, 502, "yoto_failed")
-    assert 0.2 * yoto.ATTEMPTS <= elapsed < 1.0 * yoto.ATTEMPTS
-    assert len(fake.calls("POST", "/content")) == yoto.ATTEMPTS
-    assert queues.get_record("bedtime").yoto_card_id is None
+    assert 0.2 * ATTEMPTS <= elapsed < 1.0 * ATTEMPTS
+    assert len(fake.calls("POST", "/content")) == ATTEMPTS
+    assert len(sleeps) == ATTEMPTS - 1  # backed off between attempts, without waiting here
+    assert get_queue("bedtime").yoto_card_id is None
 
 
-def test_yoto_unreachable_is_502(env, fake, songs, monkeypatch):
+def test_yoto_unreachable_is_502(env, fake, songs, monkeypatch, rebuild, sleeps):
     make_queue()
     signed_in(fake)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
     monkeypatch.setenv("YOTO_API_BASE_URL", closed)
-    reset_caches()
-    with pytest.raises(yoto.YotoFailedError) as caught:
-        yoto.push_card("bedtime", request_base=BASE)
+    rebuild()
+    with pytest.raises(YotoFailedError) as caught:
+        push_card("bedtime")
     assert_error(caught, 502, "yoto_failed")
+    assert len(sleeps) == ATTEMPTS - 1
 
 
 def test_a_rejected_token_is_refreshed_once_and_the_call_retried(env, fake, songs):
     make_queue()
     signed_in(fake)
     fake.expire_access_tokens()
-    created, queue = yoto.push_card("bedtime", request_base=BASE)
+    created, queue = push_card("bedtime")
     assert created is True
     posts = fake.calls("POST", "/content")
     assert [p.status for p in posts] == [401, 200]
     assert posts[0].bearer != posts[1].bearer
-    assert fake.grants() == [yoto.DEVICE_GRANT, "refresh_token"]
+    assert fake.grants() == [DEVICE_GRANT, "refresh_token"]
     assert list(fake.cards) == [queue.yoto_card_id]
 
 
@@ -590,34 +654,34 @@ def test_a_revoked_sign_in_is_401_saying_to_sign_in_again(env, fake, songs):
     before = make_queue()
     signed_in(fake)
     fake.revoke_tokens()
-    with pytest.raises(yoto.YotoSignInNeededError) as caught:
-        yoto.push_card("bedtime", request_base=BASE)
+    with pytest.raises(YotoSignInNeededError) as caught:
+        push_card("bedtime")
     assert "/api/yoto/login" in assert_error(caught, 401, "yoto_sign_in_needed")
-    assert fake.grants() == [yoto.DEVICE_GRANT, "refresh_token"]
-    assert queues.get_record("bedtime") == before
-    assert get_catalog().get_value(yoto.TOKEN_KEY) is None
-    assert yoto.login_status() == {"signed_in": False, "pending": False}
+    assert fake.grants() == [DEVICE_GRANT, "refresh_token"]
+    assert get_queue("bedtime") == before
+    assert services().catalog.get_value(TOKEN_KEY) is None
+    assert login_status() == {"signed_in": False, "pending": False}
 
 
 def test_a_token_rejected_even_after_a_refresh_is_401(env, fake, songs):
     make_queue()
     signed_in(fake)
     fake.answer_next(2, {"error": "nope"}, status=401, path="/content")
-    with pytest.raises(yoto.YotoSignInNeededError) as caught:
-        yoto.push_card("bedtime", request_base=BASE)
+    with pytest.raises(YotoSignInNeededError) as caught:
+        push_card("bedtime")
     assert_error(caught, 401, "yoto_sign_in_needed")
     assert len(fake.calls("POST", "/content")) == 2
 
 
-def test_without_a_client_id_yoto_is_409_not_configured(env, fake, songs, monkeypatch):
+def test_without_a_client_id_yoto_is_409_not_configured(env, fake, songs, monkeypatch, rebuild):
     make_queue()
     monkeypatch.delenv("YOTO_CLIENT_ID")
-    reset_caches()
-    with pytest.raises(yoto.YotoNotConfiguredError) as caught:
-        yoto.start_login()
+    rebuild()
+    with pytest.raises(YotoNotConfiguredError) as caught:
+        services().yoto_signin.start_login()
     assert "YOTO_CLIENT_ID" in assert_error(caught, 409, "yoto_not_configured")
-    with pytest.raises(yoto.YotoNotConfiguredError) as caught:
-        yoto.push_card("bedtime", request_base=BASE)
+    with pytest.raises(YotoNotConfiguredError) as caught:
+        push_card("bedtime")
     assert_error(caught, 409, "yoto_not_configured")
     assert fake.requests == []
 
@@ -639,18 +703,18 @@ def test_an_unexpected_answer_is_502_and_nothing_is_half_saved(env, fake, songs,
     make_queue()
     signed_in(fake)
     if update:
-        yoto.push_card("bedtime", request_base=BASE)
-    before = queues.get_record("bedtime")
+        push_card("bedtime")
+    before = get_queue("bedtime")
     cards = dict(fake.cards)
     for answer in ODD_ANSWERS:
         if answer == "bad json":
             fake.bad_json_next(1, path="/content")
         else:
             fake.answer_next(1, answer, path="/content")
-        with pytest.raises(yoto.YotoFailedError) as caught:
-            yoto.push_card("bedtime", request_base=BASE)
+        with pytest.raises(YotoFailedError) as caught:
+            push_card("bedtime")
         assert_error(caught, 502, "yoto_failed")
-        assert queues.get_record("bedtime") == before, answer
+        assert get_queue("bedtime") == before, answer
     assert fake.cards == cards
 
 
@@ -659,19 +723,19 @@ def test_a_card_deleted_in_the_yoto_app_is_made_again(env, fake, songs):
     when the queue is pushed again, then a new card is made and its id kept."""
     make_queue()
     signed_in(fake)
-    _, queue = yoto.push_card("bedtime", request_base=BASE)
+    _, queue = push_card("bedtime")
     fake.cards.clear()
-    created, again = yoto.push_card("bedtime", request_base=BASE)
+    created, again = push_card("bedtime")
     assert created is True
     assert again.yoto_card_id and again.yoto_card_id != queue.yoto_card_id
-    assert queues.get_record("bedtime").yoto_card_id == again.yoto_card_id
+    assert get_queue("bedtime").yoto_card_id == again.yoto_card_id
     assert again.yoto_card_id in fake.cards
 
 
 def test_a_chapters_card_can_be_pushed(env, fake, songs):
     make_queue()
     signed_in(fake)
-    created, queue = yoto.push_card("bedtime", request_base=BASE, chapters=True)
+    created, queue = push_card("bedtime", chapters=True)
     assert created is True
     card = fake.cards[queue.yoto_card_id]
     chapters = card["content"]["chapters"]
@@ -684,13 +748,13 @@ def test_tokens_never_reach_the_logs(env, fake, songs, caplog):
     make_queue()
     fake.token_lifetime = 10
     signed_in(fake)
-    yoto.push_card("bedtime", request_base=BASE)
+    push_card("bedtime")
     fake.expire_access_tokens()
-    yoto.push_card("bedtime", request_base=BASE)
-    yoto.remove_card("bedtime")
+    push_card("bedtime")
+    services().yoto_cards.remove("bedtime")
     fake.revoke_tokens()
-    with pytest.raises(yoto.YotoSignInNeededError):
-        yoto.push_card("bedtime", request_base=BASE)
+    with pytest.raises(YotoSignInNeededError):
+        push_card("bedtime")
     secrets = fake.secrets_issued()
     assert len(secrets) >= 4
     for secret in secrets:
