@@ -185,12 +185,16 @@ def catch_up(streams: CatalogStreamDispatcher, services: Services) -> None:
     streams.run_schedules()
 
 
-def create_app(template_path: Path, services: Services, *, access_log: bool = True) -> Starlette:
-    """The whole app on one port, over ``services`` (installed as the process's, so that the
-    functions' handlers, which ask ``bootstrap.services()``, use them too)."""
+def create_app(
+    template: Path | LocalTemplate, services: Services, *, access_log: bool = True
+) -> Starlette:
+    """The whole app of ``template`` (its path, or what ``read_template`` made of it) on one
+    port, over ``services`` (installed as the process's, so that the functions' handlers,
+    which ask ``bootstrap.services()``, use them too)."""
     install(services)
     register_name_convertor()
-    template = read_template(template_path)
+    if not isinstance(template, LocalTemplate):
+        template = read_template(template)
     dispatcher = S3EventDispatcher(template.s3_subscriptions)
     streams = CatalogStreamDispatcher(template.stream_subscriptions, template.schedules)
 

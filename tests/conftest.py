@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,9 @@ from smart_stream.bootstrap import Services, install
 from smart_stream.settings import Settings
 from tests.audio import make_mp3
 from tests.aws_fixtures import create_bucket, create_catalog_table
+
+if TYPE_CHECKING:
+    from local_server.template import LocalTemplate
 
 TOKEN = "test-token"
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,8 +144,18 @@ class LiveServer:
         return {"Authorization": f"Bearer {TOKEN}"}
 
 
+@pytest.fixture(scope="session")
+def local_template() -> LocalTemplate:
+    """``template.yaml`` as the local server reads it: parsed once for the whole run."""
+    from local_server.template import read_template
+
+    return read_template(ROOT / "template.yaml")
+
+
 @pytest.fixture(params=["local", "aws"])
-def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+def live_server(
+    request: pytest.FixtureRequest, local_template: LocalTemplate
+) -> Iterator[LiveServer]:
     """The local server (real uvicorn, real sockets) on a free port, on each backend;
     the AWS backend is a moto server on loopback."""
     import uvicorn
@@ -150,7 +164,7 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
 
     env_fixture = "local_env" if request.param == "local" else "moto_server_env"
     env: AppEnv = request.getfixturevalue(env_fixture)
-    app = create_app(ROOT / "template.yaml", fresh_services(), access_log=False)
+    app = create_app(local_template, fresh_services(), access_log=False)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

@@ -118,9 +118,8 @@ def test_local_twin_rejects_a_tampered_form(live_server, client, mp3_bytes):
 
 @local_only
 def test_local_twin_rejects_an_expired_form(live_server, mp3_bytes):
-    from smart_stream.adapters.local.uploads import sign_local_upload
-
-    expired = sign_local_upload(
+    forms = live_server.app.state.services.upload_forms
+    expired = forms.sign(
         "late.mp3", max_size=len(mp3_bytes), expires_in=-60, base_url=live_server.base_url
     )
     response = post_form(expired.url, expired.fields, "late.mp3", mp3_bytes)
