@@ -5,14 +5,10 @@ for anything a client sent."""
 from __future__ import annotations
 
 import base64
-import copy
-import importlib.util
 import io
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,36 +20,17 @@ from smart_stream.services.library import MAX_UPLOAD_BYTES
 from smart_stream.services.queues import QueueChange
 from smart_stream.settings import Settings
 from tests.audio import make_mp3
-from tests.conftest import ROOT, TOKEN, fresh_services
+from tests.conftest import TOKEN, fresh_services
+from tests.lambda_functions import (
+    EVENTS,
+    FakeContext,
+    event,
+    function_module,
+    handler,
+    with_path,
+)
 
-EVENTS = ROOT / "events"
 HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
-_modules: dict[str, ModuleType] = {}
-
-
-def function_module(function_dir: str) -> ModuleType:
-    """The function's app.py, loaded from its file as Lambda would (no sys.path)."""
-    if function_dir not in _modules:
-        path = ROOT / "functions" / function_dir / "app.py"
-        name = f"handler_{function_dir}_{uuid.uuid4().hex}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _modules[function_dir] = module
-    return _modules[function_dir]
-
-
-def handler(function_dir: str):
-    """The function's lambda_handler."""
-    return function_module(function_dir).lambda_handler
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "smart-stream-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:smart-stream-test"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 @dataclass
@@ -64,24 +41,6 @@ class Reply:
 
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-def event(name: str, *, token: str | None = TOKEN, **changes: Any) -> dict[str, Any]:
-    """A copy of a sample event, with the bearer token set (or removed) and fields changed."""
-    data = json.loads((EVENTS / name).read_text())
-    data = copy.deepcopy(data)
-    data["headers"].pop("authorization", None)
-    if token is not None:
-        data["headers"]["authorization"] = f"Bearer {token}"
-    data.update(changes)
-    return data
-
-
-def with_path(data: dict[str, Any], raw_path: str, **path_parameters: str) -> dict[str, Any]:
-    data["rawPath"] = raw_path
-    data["requestContext"]["http"]["path"] = raw_path
-    data["pathParameters"] = path_parameters
-    return data
 
 
 def invoke(function_dir: str, data: dict[str, Any]) -> Reply:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import io
 import json
 import os
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -41,6 +39,7 @@ from smart_stream.services.library import MAX_PRESIGNED_UPLOAD_BYTES, MAX_UPLOAD
 from smart_stream.services.tts import Stories, Story
 from tests.audio import make_mp3, pcm_tone
 from tests.conftest import ROOT, TOKEN
+from tests.lambda_functions import FakeContext, handler
 
 BASE = "http://127.0.0.1:8080"
 
@@ -91,28 +90,6 @@ def assert_nothing_stored(env) -> None:
 
 # --- The management handlers, as Lambda calls them ----------------------------------------
 
-_handlers: dict[str, Any] = {}
-
-
-def handler(function_dir: str):
-    """The function's lambda_handler, loaded from its file as Lambda does (once: each call
-    asks ``bootstrap.services()``, so it sees the test's services)."""
-    if function_dir not in _handlers:
-        path = ROOT / "functions" / function_dir / "app.py"
-        name = f"lib_{function_dir}_{uuid.uuid4().hex}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _handlers[function_dir] = module.lambda_handler
-    return _handlers[function_dir]
-
-
-class _Context:
-    function_name = "smart-stream-test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:smart-stream-test"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
 
 def get(function_dir: str, route: str, query: dict[str, str]) -> tuple[int, Any]:
     """GET ``route`` through the function's handler with ``query``, made to BASE: (status,
@@ -125,7 +102,7 @@ def get(function_dir: str, route: str, query: dict[str, str]) -> tuple[int, Any]
     event["rawPath"] = event["requestContext"]["http"]["path"] = route
     event["queryStringParameters"] = query or None
     event["rawQueryString"] = urlencode(query)
-    result = handler(function_dir)(event, _Context())
+    result = handler(function_dir)(event, FakeContext())
     return result["statusCode"], json.loads(result["body"])
 
 

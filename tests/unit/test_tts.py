@@ -6,14 +6,11 @@ every refusal, and failures that leave nothing behind, on both storage backends.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import math
 import struct
-import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from typing import Any
 
 import miniaudio
@@ -43,8 +40,8 @@ from smart_stream.services.pipeline import Pipeline
 from smart_stream.services.queues import QueueChange
 from smart_stream.services.tts import MAX_TEXT_CHARS, Stories, Story
 from tests.audio import make_mp3
-from tests.conftest import ROOT, TOKEN
 from tests.contract import AUDIO_FILE_FIELDS
+from tests.lambda_functions import FakeContext, event, handler, with_path
 
 BASE = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 ONE_FRAME = 1152 / 44100
@@ -819,45 +816,6 @@ def test_listing_polly_voices_throttled_is_503(polly, no_backoff):
 
 
 # Through the Lambda handler --------------------------------------------------------------
-
-_handlers: dict[str, Any] = {}
-
-
-def handler(function_dir: str):
-    """The function's lambda_handler, loaded from its file as Lambda would (no sys.path);
-    each call asks ``bootstrap.services()``, so it sees the test's services."""
-    if function_dir not in _handlers:
-        path = ROOT / "functions" / function_dir / "app.py"
-        name = f"tts_{function_dir}_{uuid.uuid4().hex}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _handlers[function_dir] = module.lambda_handler
-    return _handlers[function_dir]
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "smart-stream-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:smart-stream-test"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-
-def event(name: str, *, token: str | None = TOKEN) -> dict[str, Any]:
-    """A copy of a sample event (events/), with the bearer token set (or removed)."""
-    data = json.loads((ROOT / "events" / name).read_text())
-    data["headers"].pop("authorization", None)
-    if token is not None:
-        data["headers"]["authorization"] = f"Bearer {token}"
-    return data
-
-
-def with_path(data: dict[str, Any], raw_path: str) -> dict[str, Any]:
-    data["rawPath"] = raw_path
-    data["requestContext"]["http"]["path"] = raw_path
-    data["pathParameters"] = {}
-    return data
 
 
 def tts_event(body: Any, *, raw: str | None = None, token: str | None = "default") -> dict:
