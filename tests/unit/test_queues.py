@@ -51,14 +51,6 @@ def put(name: str, files: list[str], mode: str = "sequential", **kw) -> tuple[bo
     return created, view(record)
 
 
-def get_catalog():
-    return services().catalog
-
-
-def get_storage():
-    return services().storage
-
-
 @pytest.fixture
 def songs(env) -> dict[str, bytes]:
     data = {
@@ -80,7 +72,7 @@ def test_create_then_replace(songs):
     assert (queue.name, queue.title, queue.description) == ("bedtime", "Bedtime", "Night")
     assert queue.files == ["a.mp3", "b.mp3"]
     assert queue.version == 1
-    catalogued = {n: get_catalog().get_audio(n).duration for n in ("a.mp3", "b.mp3")}
+    catalogued = {n: services().catalog.get_audio(n).duration for n in ("a.mp3", "b.mp3")}
     assert queue.total_duration == pytest.approx(sum(catalogued.values()), abs=0.002)
     assert queue.stream_url.startswith(f"{BASE}/api/streams/bedtime/stream.mp3?sig=")
     created, again = put("bedtime", ["c.mp3", "a.mp3", "c.mp3"], "loop")
@@ -111,14 +103,14 @@ def test_missing_files_are_404_naming_each(songs):
     assert status_for(raised.value) == 404
     assert "'nope.mp3'" in raised.value.message and "'gone.mp3'" in raised.value.message
     assert "'a.mp3'" not in raised.value.message
-    assert get_catalog().get_queue("q") is None
+    assert services().catalog.get_queue("q") is None
 
 
 def test_an_empty_list_is_422(songs):
     with pytest.raises(UnprocessableError) as raised:
         put("q", [])
     assert status_for(raised.value) == 422
-    assert get_catalog().get_queue("q") is None
+    assert services().catalog.get_queue("q") is None
 
 
 def test_files_that_cannot_be_joined_are_422_naming_them_and_what_differs(songs):
@@ -137,14 +129,14 @@ def test_files_that_cannot_be_joined_are_422_naming_them_and_what_differs(songs)
         assert f"'{name}' is {described}" in message, message
     assert "'a.mp3' (MPEG-1 44100 Hz stereo)" in message, message  # what they must match
     assert "'b.mp3' is" not in message and "'c.mp3' is" not in message
-    assert get_catalog().get_queue("q") is None
+    assert services().catalog.get_queue("q") is None
     # Files of one shape join, whatever it is.
     upload("mono2.mp3", make_mp3(0.3, channels=1, bitrate=96))
     assert put("mono", ["mono.mp3", "mono2.mp3"])[0] is True
 
 
 def test_a_stale_replace_writes_nothing(songs):
-    catalog = get_catalog()
+    catalog = services().catalog
     put("q", ["a.mp3"])
     record = catalog.get_queue("q")
     changed = record.model_copy(update={"version": 2, "entries": record.entries * 2})
@@ -161,7 +153,7 @@ def test_a_stale_replace_writes_nothing(songs):
 
 def test_a_replace_that_loses_the_race_is_409_and_leaves_the_winner(songs, monkeypatch):
     put("q", ["a.mp3"])
-    catalog = get_catalog()
+    catalog = services().catalog
     real_put = type(catalog).put_queue
 
     def racing_put(self, record, *, expected_version):
@@ -177,7 +169,7 @@ def test_a_replace_that_loses_the_race_is_409_and_leaves_the_winner(songs, monke
         put("q", ["b.mp3", "c.mp3"], "shuffle")
     monkeypatch.undo()
     assert status_for(raised.value) == 409
-    kept = get_catalog().get_queue("q")
+    kept = services().catalog.get_queue("q")
     assert kept.files == ["a.mp3"] * 3 and kept.play_mode is PlayMode.SEQUENTIAL
 
 
@@ -187,7 +179,7 @@ def test_a_replace_that_loses_the_race_is_409_and_leaves_the_winner(songs, monke
 def test_deleting_a_queue(songs):
     put("q", ["a.mp3"])
     services().queues.delete("q", force=False)
-    assert get_catalog().get_queue("q") is None
+    assert services().catalog.get_queue("q") is None
     with pytest.raises(NotFoundError):
         services().queues.delete("q", force=False)
     with pytest.raises(NotFoundError):
@@ -196,7 +188,7 @@ def test_deleting_a_queue(songs):
 
 def test_a_queue_on_a_yoto_card_is_409_naming_the_card_unless_forced(songs):
     put("q", ["a.mp3"])
-    catalog = get_catalog()
+    catalog = services().catalog
     record = catalog.get_queue("q")
     carded = record.model_copy(update={"yoto_card_id": "card-7Hq2", "version": 2})
     assert catalog.put_queue(carded, expected_version=1)
@@ -220,10 +212,10 @@ def test_deleting_a_file_in_queues_is_409_naming_them_unless_forced(songs):
     assert status_for(raised.value) == 409
     assert "night" in raised.value.message and "day" in raised.value.message
     assert "other" not in raised.value.message
-    assert get_storage().exists("a.mp3") and get_catalog().get_audio("a.mp3") is not None
+    assert services().storage.exists("a.mp3") and services().catalog.get_audio("a.mp3") is not None
     services().library.delete("a.mp3", force=True)
-    assert not get_storage().exists("a.mp3")
-    catalog = get_catalog()
+    assert not services().storage.exists("a.mp3")
+    catalog = services().catalog
     assert catalog.get_queue("night").files == ["b.mp3"]
     assert catalog.get_queue("night").version == 2
     assert catalog.get_queue("day").files == ["c.mp3"]
@@ -248,7 +240,7 @@ def test_a_file_leaving_a_queue_never_undoes_a_write_that_got_in_first(
     songs, monkeypatch, other_writer, expected_files, expected_version
 ):
     put("q", ["a.mp3", "b.mp3"])
-    catalog = get_catalog()
+    catalog = services().catalog
     real_put = type(catalog).put_queue
     raced: list[bool] = []
 
@@ -271,7 +263,7 @@ def test_a_file_leaving_a_queue_never_undoes_a_write_that_got_in_first(
     services().library.delete("a.mp3", force=True)
     monkeypatch.undo()
     assert raced
-    kept = get_catalog().get_queue("q")
+    kept = services().catalog.get_queue("q")
     assert kept.files == expected_files
     assert kept.version == expected_version
 
@@ -281,10 +273,10 @@ def test_a_file_leaving_a_queue_never_undoes_a_write_that_got_in_first(
 
 def test_a_replaced_file_gives_its_queues_its_new_span(songs):
     put("q", ["a.mp3", "b.mp3"])
-    before = get_catalog().get_queue("q")
+    before = services().catalog.get_queue("q")
     upload("b.mp3", make_mp3(1.2, bitrate=96, title="longer now"), overwrite=True)
-    after = get_catalog().get_queue("q")
-    audio = get_catalog().get_audio("b.mp3")
+    after = services().catalog.get_queue("q")
+    audio = services().catalog.get_audio("b.mp3")
     entry = after.entries[1]
     assert (entry.etag, entry.audio_start, entry.audio_end) == (
         audio.etag,
@@ -294,16 +286,16 @@ def test_a_replaced_file_gives_its_queues_its_new_span(songs):
     assert entry.etag != before.entries[1].etag
     assert after.version == before.version + 1
     assert after.total_duration == pytest.approx(
-        audio.duration + get_catalog().get_audio("a.mp3").duration, abs=0.002
+        audio.duration + services().catalog.get_audio("a.mp3").duration, abs=0.002
     )
 
 
 def test_a_file_that_turns_unplayable_leaves_its_queues(songs):
     put("q", ["a.mp3", "b.mp3", "c.mp3"])
     # Someone copies a text file over b.mp3 (straight into storage); the pipeline sees it.
-    info = get_storage().put("b.mp3", io.BytesIO(b"not audio at all " * 100))
+    info = services().storage.put("b.mp3", io.BytesIO(b"not audio at all " * 100))
     services().pipeline.object_created(info, sequencer=None)
-    assert get_catalog().get_queue("q").files == ["a.mp3", "c.mp3"]
+    assert services().catalog.get_queue("q").files == ["a.mp3", "c.mp3"]
 
 
 def test_queues_survive_a_restart(songs):
