@@ -9,8 +9,10 @@ change feed when what they hold changes, the layouts and the pack misses.
 Handlers and the local server ask ``services()`` for the process's instance; tests and
 benchmarks build their own and ``install`` it.
 
-An import inside a function is allowed only to defer a heavy library, so that a function
-that never uses it does not pay for it at its cold start. These are all of them: boto3 and
+Each builder imports the part it builds: a function's cold start loads only the parts its
+requests use (the health function loads no service at all). Elsewhere, an import inside a
+function is allowed only to defer a heavy library, so that a function that never uses it
+does not pay for it at its cold start. These are all of them: boto3 and
 botocore (the AWS adapters, imported by the builders here, and their clients), Powertools'
 parameters (Secrets Manager), the speech engines (eSpeak NG's library; Polly's adapter),
 lameenc and miniaudio (``audio.house_format``), mutagen (``audio``), httpx (the Yoto
@@ -22,29 +24,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from smart_stream.adapters.local.directory import LocalDirectoryStorage
-from smart_stream.adapters.local.secrets import LocalSecrets
-from smart_stream.adapters.local.sqlite import SqliteCatalog
-from smart_stream.adapters.local.uploads import LocalUploadForms
-from smart_stream.changes import AudioChanged, ChangeFeed, QueueChanged
-from smart_stream.device.cache import DeviceCache
-from smart_stream.device.context import DeviceContext
-from smart_stream.domain.records import AudioRecord, QueueRecord
-from smart_stream.ports import Catalog, Secrets, SpeechEngine, Storage, YotoApi
-from smart_stream.services.access import Access
-from smart_stream.services.layouts import Layouts
-from smart_stream.services.library import Library
-from smart_stream.services.packs import PackMisses, Packs
-from smart_stream.services.pipeline import Pipeline
-from smart_stream.services.queues import Queues
-from smart_stream.services.tts import Stories
-from smart_stream.services.urls import DeviceUrls
-from smart_stream.services.versions import Versions
-from smart_stream.services.yoto_cards import YotoCards
-from smart_stream.services.yoto_signin import YotoConfig, YotoSignIn
+from smart_stream.changes import ChangeFeed
 from smart_stream.settings import Settings
+
+if TYPE_CHECKING:
+    from smart_stream.adapters.local.uploads import LocalUploadForms
+    from smart_stream.device.context import DeviceContext
+    from smart_stream.ports import Catalog, Secrets, SpeechEngine, Storage, YotoApi
+    from smart_stream.services.access import Access
+    from smart_stream.services.layouts import Layouts
+    from smart_stream.services.library import Library
+    from smart_stream.services.packs import Packs
+    from smart_stream.services.pipeline import Pipeline
+    from smart_stream.services.queues import Queues
+    from smart_stream.services.tts import Stories
+    from smart_stream.services.urls import DeviceUrls
+    from smart_stream.services.versions import Versions
+    from smart_stream.services.yoto_cards import YotoCards
+    from smart_stream.services.yoto_signin import YotoSignIn
 
 T = TypeVar("T")
 
@@ -116,6 +115,8 @@ class Services:
 
     @built
     def storage(self) -> Storage:
+        from smart_stream.adapters.local.directory import LocalDirectoryStorage
+
         settings = self.settings
         if settings.s3_audio_bucket:
             from smart_stream.adapters.aws.s3 import S3Storage
@@ -130,6 +131,8 @@ class Services:
 
     @built
     def catalog(self) -> Catalog:
+        from smart_stream.adapters.local.sqlite import SqliteCatalog
+
         settings = self.settings
         if settings.catalog_table:
             from smart_stream.adapters.aws.dynamodb import DynamoCatalog
@@ -158,6 +161,8 @@ class Services:
 
     @built
     def secrets(self) -> Secrets:
+        from smart_stream.adapters.local.secrets import LocalSecrets
+
         settings = self.settings
         local = LocalSecrets(settings.data_dir, api_token=settings.api_token)
         if not (settings.api_token_secret_arn or settings.signing_secret_arn):
@@ -174,6 +179,8 @@ class Services:
 
     @built
     def upload_forms(self) -> LocalUploadForms:
+        from smart_stream.adapters.local.uploads import LocalUploadForms
+
         return LocalUploadForms(self.secrets, self.wall_clock)
 
     @built
@@ -186,10 +193,14 @@ class Services:
 
     @built
     def access(self) -> Access:
+        from smart_stream.services.access import Access
+
         return Access(self.secrets)
 
     @built
     def urls(self) -> DeviceUrls:
+        from smart_stream.services.urls import DeviceUrls
+
         settings = self.settings
         return DeviceUrls(
             self.access,
@@ -200,35 +211,51 @@ class Services:
 
     @built
     def queues(self) -> Queues:
+        from smart_stream.services.queues import Queues
+
         return Queues(self.catalog)
 
     @built
     def versions(self) -> Versions:
+        from smart_stream.services.versions import Versions
+
         return Versions(self.storage, self.catalog, self.queues)
 
     @built
     def library(self) -> Library:
+        from smart_stream.services.library import Library
+
         return Library(self.storage, self.catalog, self.versions, self.queues)
 
     @built
     def pipeline(self) -> Pipeline:
+        from smart_stream.services.pipeline import Pipeline
+
         return Pipeline(self.storage, self.catalog, self.versions, self.queues)
 
     @built
     def stories(self) -> Stories:
+        from smart_stream.services.tts import Stories
+
         return Stories(self.speech, self.storage, self.catalog, self.versions)
 
     @built
     def layouts(self) -> Layouts:
+        from smart_stream.services.layouts import Layouts
+
         return Layouts()
 
     @built
     def packs(self) -> Packs:
+        from smart_stream.services.packs import PackMisses, Packs
+
         misses = PackMisses(self.settings.device_cache_seconds, self.clock)
         return Packs(self.storage, self.catalog, self.layouts, misses)
 
     @built
     def yoto_signin(self) -> YotoSignIn:
+        from smart_stream.services.yoto_signin import YotoConfig, YotoSignIn
+
         settings = self.settings
         config = YotoConfig(
             client_id=settings.yoto_client_id,
@@ -239,12 +266,19 @@ class Services:
 
     @built
     def yoto_cards(self) -> YotoCards:
+        from smart_stream.services.yoto_cards import YotoCards
+
         return YotoCards(self.queues, self.catalog, self.urls, self.yoto_signin)
 
     # The device routes ------------------------------------------------------------------------
 
     @built
     def device(self) -> DeviceContext:
+        from smart_stream.changes import AudioChanged, QueueChanged
+        from smart_stream.device.cache import DeviceCache
+        from smart_stream.device.context import DeviceContext
+        from smart_stream.domain.records import AudioRecord, QueueRecord
+
         settings = self.settings
         ttl = settings.device_cache_seconds
         catalog = self.catalog

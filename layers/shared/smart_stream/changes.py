@@ -8,9 +8,10 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from smart_stream.ports import ObjectInfo
+if TYPE_CHECKING:
+    from smart_stream.ports import ObjectInfo
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -14,7 +14,9 @@ from pydantic import BaseModel
 
 from smart_stream.domain.errors import SmartStreamError
 from smart_stream.http.errors import INTERNAL_ERROR, error_response
-from smart_stream.services.access import Access
+
+if TYPE_CHECKING:
+    from smart_stream.services.access import Access
 
 logger = Logger()
 
