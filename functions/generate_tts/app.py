@@ -4,7 +4,6 @@ from smart_stream.bootstrap import services
 from smart_stream.http.requests import json_body, request_base
 from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
 from smart_stream.http.views import TtsRequest, Views
-from smart_stream.services.tts import Story
 
 app = create_api(services, writes=True)
 
@@ -13,7 +12,7 @@ app = create_api(services, writes=True)
 def generate_tts():
     request = json_body(app, TtsRequest)
     root = services()
-    record = root.stories.generate(Story(**request.model_dump()))
+    record = root.stories.generate(request.story())
     return json_response(201, Views(root.urls, request_base(app)).audio_file(record))
 
 

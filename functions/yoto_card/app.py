@@ -22,16 +22,16 @@ def _chapters() -> bool:
 def card_content(name: str):
     root = services()
     record = root.queues.get(path_param(app, "name"))
-    content = root.yoto_cards.content(record, request_base=request_base(app), chapters=_chapters())
+    urls = root.urls.for_request(request_base(app))
+    content = root.yoto_cards.content(record, urls, chapters=_chapters())
     return json_response(200, content)
 
 
 @app.post("/api/streams/<name>/yoto-card")
 def push_card(name: str):
     root = services()
-    created, record = root.yoto_cards.push(
-        path_param(app, "name"), request_base=request_base(app), chapters=_chapters()
-    )
+    urls = root.urls.for_request(request_base(app))
+    created, record = root.yoto_cards.push(path_param(app, "name"), urls, chapters=_chapters())
     return json_response(201 if created else 200, Views(root.urls, request_base(app)).queue(record))
 
 

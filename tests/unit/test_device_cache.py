@@ -16,8 +16,8 @@ from smart_stream.bootstrap import Services, install, services
 from smart_stream.device.cache import DeviceCache
 from smart_stream.device.file_route import create_stream_app
 from smart_stream.device.queue_route import create_queue_stream_app
+from smart_stream.domain.asks import QueueChange
 from smart_stream.domain.records import PlayMode
-from smart_stream.services.queues import QueueChange
 from smart_stream.settings import Settings
 from tests.audio import make_mp3
 

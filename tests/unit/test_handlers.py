@@ -16,8 +16,8 @@ import pytest
 from smart_stream.adapters.aws.dynamo_items import SCHEMA_KEY
 from smart_stream.adapters.catalog_rows import SCHEMA_VERSION
 from smart_stream.bootstrap import Services, services
+from smart_stream.domain.asks import QueueChange
 from smart_stream.services.library import MAX_UPLOAD_BYTES
-from smart_stream.services.queues import QueueChange
 from smart_stream.settings import Settings
 from tests.audio import make_mp3
 from tests.conftest import TOKEN, fresh_services

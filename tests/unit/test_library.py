@@ -18,6 +18,7 @@ import pytest
 
 from smart_stream.audio.analysis import analyse_upload
 from smart_stream.bootstrap import Services, install, services
+from smart_stream.domain.asks import Story
 from smart_stream.domain.credentials import AUDIO_KIND, CREDENTIAL_PARAM
 from smart_stream.domain.errors import (
     AudioExistsError,
@@ -36,7 +37,7 @@ from smart_stream.http.errors import status_for
 from smart_stream.http.views import AudioFile, Views, upload_url_response
 from smart_stream.ports import Pcm, Voice
 from smart_stream.services.library import MAX_PRESIGNED_UPLOAD_BYTES, MAX_UPLOAD_BYTES
-from smart_stream.services.tts import Stories, Story
+from smart_stream.services.tts import Stories
 from tests.audio import make_mp3, pcm_tone
 from tests.conftest import ROOT, TOKEN
 from tests.lambda_functions import FakeContext, handler

@@ -30,11 +30,11 @@ from smart_stream.audio.frames import parse_frame_header
 from smart_stream.bootstrap import Services, install, services
 from smart_stream.device.open_stream import OpenStream
 from smart_stream.device.queue_route import create_queue_stream_app
+from smart_stream.domain.asks import QueueChange
 from smart_stream.domain.play_order import cursor_key, round_order
 from smart_stream.domain.records import PlayMode, QueueRecord
 from smart_stream.http.views import Queue, Views
 from smart_stream.ports import ObjectStream
-from smart_stream.services.queues import QueueChange
 from smart_stream.settings import Settings
 from tests.audio import add_id3, make_mp3
 from tests.conftest import TOKEN

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from smart_stream.bootstrap import install, services
+from smart_stream.domain.asks import QueueChange
 from smart_stream.domain.errors import (
     BadRequestError,
     ConflictError,
@@ -24,7 +25,7 @@ from smart_stream.domain.records import PlayMode, QueueEntry, QueueRecord
 from smart_stream.http.errors import status_for
 from smart_stream.http.views import Queue, Views
 from smart_stream.services.layouts import Layouts
-from smart_stream.services.queues import QueueChange, queue_entry
+from smart_stream.services.queues import queue_entry
 from tests.audio import make_mp3
 
 BASE = "http://127.0.0.1:8080"

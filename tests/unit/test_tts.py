@@ -25,6 +25,7 @@ from smart_stream.adapters.local.espeak import EspeakSpeech
 from smart_stream.audio.analysis import analyse_file
 from smart_stream.audio.frames import parse_frame_header
 from smart_stream.bootstrap import install, services
+from smart_stream.domain.asks import QueueChange, Story
 from smart_stream.domain.errors import (
     AudioExistsError,
     BadGatewayError,
@@ -37,8 +38,7 @@ from smart_stream.domain.records import AudioRecord, AudioStatus
 from smart_stream.http.views import AudioFile, Views
 from smart_stream.ports import ObjectInfo, Pcm, SpeechEngine, Voice
 from smart_stream.services.pipeline import Pipeline
-from smart_stream.services.queues import QueueChange
-from smart_stream.services.tts import MAX_TEXT_CHARS, Stories, Story
+from smart_stream.services.tts import MAX_TEXT_CHARS, Stories
 from tests.audio import make_mp3
 from tests.contract import AUDIO_FILE_FIELDS
 from tests.lambda_functions import FakeContext, event, handler, with_path

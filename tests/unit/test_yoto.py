@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from smart_stream.adapters.yoto_http import ATTEMPTS
 from smart_stream.bootstrap import Services, install, services
+from smart_stream.domain.asks import QueueChange
 from smart_stream.domain.errors import (
     NoCardError,
     NoPublicUrlError,
@@ -29,7 +30,6 @@ from smart_stream.domain.errors import (
 from smart_stream.domain.records import PlayMode, QueueRecord
 from smart_stream.http.errors import status_for
 from smart_stream.http.views import Queue, Views
-from smart_stream.services.queues import QueueChange
 from smart_stream.services.yoto_signin import DEVICE_GRANT, REFRESH_MARGIN_SECONDS, TOKEN_KEY
 from smart_stream.settings import Settings
 from tests import fake_yoto as fakes
@@ -130,11 +130,13 @@ def as_queue(record: QueueRecord) -> Queue:
 
 
 def push_card(name: str, *, chapters: bool = False) -> tuple[bool, QueueRecord]:
-    return services().yoto_cards.push(name, request_base=BASE, chapters=chapters)
+    root = services()
+    return root.yoto_cards.push(name, root.urls.for_request(BASE), chapters=chapters)
 
 
 def card_content(record: QueueRecord, *, request_base: str = BASE, chapters: bool = False):
-    return services().yoto_cards.content(record, request_base=request_base, chapters=chapters)
+    root = services()
+    return root.yoto_cards.content(record, root.urls.for_request(request_base), chapters=chapters)
 
 
 def login_status() -> dict[str, bool]:
@@ -265,6 +267,20 @@ def test_deployed_the_function_urls_are_the_public_bases(songs, monkeypatch, reb
         assert chapter["tracks"][0]["trackUrl"].startswith(
             "https://a456.lambda-url.eu-west-2.on.aws/api/audio/"
         )
+
+
+def test_a_chapter_keeps_its_files_place_when_a_file_has_no_record(songs):
+    """A queue may still name a file whose record is gone (its removal event not handled
+    yet): that file has no chapter, and the others keep their keys and labels, so the
+    player's chapter numbers stay those of the queue."""
+    record = make_queue()
+    services().catalog.delete_audio("owl and cat.mp3")
+    card = card_content(record, chapters=True)
+    chapters = card["content"]["chapters"]
+    assert [c["key"] for c in chapters] == ["01", "03"]
+    assert [c["overlayLabel"] for c in chapters] == ["1", "3"]
+    assert [c["title"] for c in chapters] == ["Goodnight Moon", "Twinkle"]
+    validate_card(card)
 
 
 @pytest.mark.parametrize(

@@ -268,7 +268,7 @@ class Services:
     def yoto_cards(self) -> YotoCards:
         from smart_stream.services.yoto_cards import YotoCards
 
-        return YotoCards(self.queues, self.catalog, self.urls, self.yoto_signin)
+        return YotoCards(self.queues, self.catalog, self.yoto_signin)
 
     # The device routes ------------------------------------------------------------------------
 

@@ -102,7 +102,7 @@ async def _queue_stream(request: Request, context: DeviceContext) -> Response:
         raise QueueEmptyError(f"The queue {name!r} has no files left to play.")
     if mode.finite:
         return await _finite(request, context, record, mode, headers)
-    return _open(request, context, record, mode, credential)
+    return await _open(request, context, record, mode, credential)
 
 
 async def _finite(
@@ -136,7 +136,7 @@ async def _finite(
     )
 
 
-def _open(
+async def _open(
     request: Request,
     context: DeviceContext,
     record: QueueRecord,
@@ -146,13 +146,15 @@ def _open(
     response_headers = {"Cache-Control": "no-store", "Accept-Ranges": "none"}
     if request.method == "HEAD":
         return Response(status_code=200, headers=response_headers, media_type="audio/mpeg")
+    # Made off the event loop: the first one imports mutagen.
+    title_tag = await run_in_threadpool(context.layouts.title_tag, record.title)
     stream = OpenStream(
         record,
         mode,
         cursor_key(record.name, mode, credential),
         catalog=context.catalog,
         storage=context.storage,
-        title_tag=context.layouts.title_tag(record.title),
+        title_tag=title_tag,
         clock=context.clock,
         session_seconds=context.session_seconds,
         session_bytes=context.session_bytes,

@@ -21,10 +21,11 @@ MAX_TITLE_UNITS = 100
 
 @dataclass(frozen=True)
 class StreamChapter:
-    """One chapter of one stream track."""
+    """One chapter of one stream track, at its place (from 1) on the card."""
 
     title: str
     url: str
+    number: int
 
 
 def _stream_track(key: str, title: str, url: str) -> dict[str, Any]:
@@ -72,8 +73,12 @@ def card_content(
     """The content JSON: each chapter one stream track (one chapter for a whole queue, or a
     chapter per file so the player's skip buttons move between files)."""
     items = [
-        _chapter(f"{number:02d}", chapter.title, [_stream_track("01", chapter.title, chapter.url)])
-        for number, chapter in enumerate(chapters, start=1)
+        _chapter(
+            f"{chapter.number:02d}",
+            chapter.title,
+            [_stream_track("01", chapter.title, chapter.url)],
+        )
+        for chapter in chapters
     ]
     payload: dict[str, Any] = {
         "title": card_title(title),

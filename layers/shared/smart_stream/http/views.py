@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smart_stream.domain.asks import QueueChange, Story
 from smart_stream.domain.records import (
     AudioInfo,
     AudioRecord,
@@ -88,6 +89,9 @@ class QueueRequest(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
 
+    def change(self) -> QueueChange:
+        return QueueChange(self.files, self.play_mode, self.title, self.description)
+
 
 class TtsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -97,6 +101,9 @@ class TtsRequest(BaseModel):
     voice: str | None = None
     engine: Literal["standard", "neural", "generative", "long-form"] | None = None
     overwrite: bool = False
+
+    def story(self) -> Story:
+        return Story(self.text, self.filename, self.voice, self.engine, self.overwrite)
 
 
 # Views ---------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from smart_stream.domain.asks import QueueChange
 from smart_stream.domain.credentials import QUEUE_KIND
 from smart_stream.domain.errors import (
     AudioInUseError,
@@ -24,7 +24,6 @@ from smart_stream.domain.names import validate_filename, validate_queue_name
 from smart_stream.domain.records import (
     AudioRecord,
     AudioStatus,
-    PlayMode,
     QueueEntry,
     QueueRecord,
     utc_now,
@@ -34,16 +33,6 @@ from smart_stream.services import credentials
 
 #: Conditional writes tried before a queue that keeps changing is a 409.
 ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class QueueChange:
-    """What a client asks of a queue: its files, play mode and (when given) its texts."""
-
-    files: list[str]
-    play_mode: PlayMode = PlayMode.SEQUENTIAL
-    title: str | None = None
-    description: str | None = None
 
 
 def _stream_shape(record: AudioRecord) -> str:

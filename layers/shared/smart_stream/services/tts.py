@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from smart_stream.audio.analysis import analyse_upload
 from smart_stream.audio.house_format import HouseEncoder
 from smart_stream.audio.text_split import balance_ssml, name_from_text, plain_text, split_text
+from smart_stream.domain.asks import Story
 from smart_stream.domain.errors import AudioExistsError, PayloadTooLargeError, UnprocessableError
 from smart_stream.domain.names import MAX_FILENAME_BYTES, filename_problem, validate_filename
 from smart_stream.domain.records import AudioRecord
@@ -24,17 +24,6 @@ MAX_TEXT_CHARS = 20_000
 SSML_MARGIN = 400
 _SPOOL_BYTES = 8 * 1024 * 1024
 _SPEAK = re.compile(r"^\s*<speak\b[^>]*>(.*)</speak>\s*$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Story:
-    """What a parent asks to be spoken."""
-
-    text: str
-    filename: str | None = None
-    voice: str | None = None
-    engine: str | None = None  # Polly's engine; the local engine has one kind
-    overwrite: bool = False
 
 
 class Stories:

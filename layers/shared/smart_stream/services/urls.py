@@ -3,6 +3,7 @@ carries. The two device routes' paths are written here once (the device apps ser
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from smart_stream.domain.credentials import AUDIO_KIND, CREDENTIAL_PARAM, QUEUE_KIND
@@ -51,3 +52,30 @@ class DeviceUrls:
         )
         path = STREAM_ROUTE.replace("{name}", quote(record.name))
         return f"{self.queue_base(request_base)}{path}?{CREDENTIAL_PARAM}={credential}"
+
+    def for_request(self, request_base: str) -> RequestUrls:
+        """This builder bound to the base of the request being answered."""
+        return RequestUrls(self, request_base)
+
+
+@dataclass(frozen=True)
+class RequestUrls:
+    """Device URLs for the answer to one request: what use cases that hand out URLs (a
+    Yoto card) are given, so that they never see the request itself."""
+
+    urls: DeviceUrls
+    request_base: str
+
+    @property
+    def audio_base(self) -> str:
+        return self.urls.audio_base(self.request_base)
+
+    @property
+    def queue_base(self) -> str:
+        return self.urls.queue_base(self.request_base)
+
+    def audio(self, record: AudioRecord) -> str:
+        return self.urls.audio(record, self.request_base)
+
+    def queue(self, record: QueueRecord) -> str:
+        return self.urls.queue(record, self.request_base)

@@ -10,7 +10,7 @@ from smart_stream.domain.errors import NoCardError, NoPublicUrlError, YotoFailed
 from smart_stream.domain.records import QueueRecord
 from smart_stream.ports import Catalog
 from smart_stream.services.queues import Queues
-from smart_stream.services.urls import DeviceUrls
+from smart_stream.services.urls import RequestUrls
 from smart_stream.services.yoto_signin import YotoSignIn, response_json
 
 
@@ -25,40 +25,38 @@ def _https(base: str) -> str:
 
 
 class YotoCards:
-    def __init__(
-        self, queues: Queues, catalog: Catalog, urls: DeviceUrls, signin: YotoSignIn
-    ) -> None:
+    def __init__(self, queues: Queues, catalog: Catalog, signin: YotoSignIn) -> None:
         self.queues = queues
         self.catalog = catalog
-        self.urls = urls
         self.signin = signin
 
     def content(
-        self, record: QueueRecord, *, request_base: str, chapters: bool = False
+        self, record: QueueRecord, urls: RequestUrls, *, chapters: bool = False
     ) -> dict[str, Any]:
-        """The MYO content JSON for a queue: one chapter streaming the whole queue, or (with
-        ``chapters``) a chapter per file, so the player's skip buttons move between files."""
+        """The MYO content JSON for a queue, its streams at ``urls``: one chapter streaming
+        the whole queue, or (with ``chapters``) a chapter per file, so the player's skip
+        buttons move between files. A chapter keeps its file's place in the queue."""
         if chapters:
-            _https(self.urls.audio_base(request_base))
+            _https(urls.audio_base)
             items = []
-            for filename in record.files:
+            for number, filename in enumerate(record.files, start=1):
                 audio = self.catalog.get_audio(filename)
                 if audio is not None:
                     title = audio.title or filename.rsplit(".", 1)[0]
-                    items.append(StreamChapter(title, self.urls.audio(audio, request_base)))
+                    items.append(StreamChapter(title, urls.audio(audio), number))
         else:
-            _https(self.urls.queue_base(request_base))
-            items = [StreamChapter(record.title, self.urls.queue(record, request_base))]
+            _https(urls.queue_base)
+            items = [StreamChapter(record.title, urls.queue(record), 1)]
         return card_content(record.title, record.description, items, record.yoto_card_id)
 
     def push(
-        self, name: str, *, request_base: str, chapters: bool = False
+        self, name: str, urls: RequestUrls, *, chapters: bool = False
     ) -> tuple[bool, QueueRecord]:
         """Create the queue's card in the parent's Yoto account (True), or update the same
         card (False). The card id is saved with the queue only once Yoto has answered with
         it."""
         record = self.queues.get(name)
-        payload = self.content(record, request_base=request_base, chapters=chapters)
+        payload = self.content(record, urls, chapters=chapters)
         response = self.signin.call("POST", "/content", json=payload)
         if response.status_code == 404 and "cardId" in payload:
             # The parent deleted the card in the Yoto app: make a new one.
