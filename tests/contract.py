@@ -17,6 +17,8 @@ AUDIO_FILE_FIELDS = {
     "status",
     "status_reason",
     "transcript_status",
+    "progress",
+    "source_format",
     "url",
 }
 

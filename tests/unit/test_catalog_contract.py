@@ -17,7 +17,7 @@ from smart_stream.ports import Catalog
 from tests.conftest import fresh_services
 
 ALL = tuple(AudioStatus)
-VISIBLE = (AudioStatus.PENDING, AudioStatus.READY)
+VISIBLE = (AudioStatus.PENDING, AudioStatus.CONVERTING, AudioStatus.READY)
 
 # Mixed case, accents, other scripts, emoji, punctuation: filename order is code-point order
 # (what SQLite's BINARY collation and DynamoDB's UTF-8 byte order both give).
@@ -490,3 +490,59 @@ def test_a_failed_conditional_queue_write_tells_nothing(catalog, heard):
 
     assert heard.take() == ([], [])
     assert catalog.get_queue("bedtime") == stored
+
+
+# Conversions: a record that waits for one upload ---------------------------------------------
+
+SOURCE = "incoming/" + "a" * 32 + "/story.m4a"
+NEWER = "incoming/" + "b" * 32 + "/story.m4a"
+
+
+def converting(source: str = SOURCE, **fields) -> AudioRecord:
+    values = {
+        "status": AudioStatus.CONVERTING,
+        "source_key": source,
+        "source_format": "m4a/aac",
+        "progress": None,
+        "heartbeat_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    }
+    return record("story.mp3", **{**values, **fields})
+
+
+def test_a_converting_record_keeps_its_source_and_is_listed_as_converting(catalog):
+    catalog.put_audio(converting())
+    assert catalog.get_audio("story.mp3") == converting()
+    page = catalog.list_audio(limit=10, after=None, statuses=(AudioStatus.CONVERTING,))
+    assert [r.filename for r in page.records] == ["story.mp3"]
+    assert catalog.list_audio(limit=10, after=None, statuses=(AudioStatus.READY,)).records == []
+
+
+def test_if_source_writes_only_over_a_record_waiting_for_that_upload(catalog, heard):
+    catalog.put_audio(converting())
+    heard.take()
+    beat = converting(progress=0.5)
+    assert catalog.put_audio(beat, if_source=SOURCE)
+    assert catalog.get_audio("story.mp3").progress == 0.5
+    assert heard.take()[0] == [AudioChanged("story.mp3")]
+    # A newer upload took the name: the older conversion's writes change nothing.
+    catalog.put_audio(converting(NEWER))
+    heard.take()
+    assert not catalog.put_audio(converting(progress=0.9), if_source=SOURCE)
+    assert catalog.get_audio("story.mp3").source_key == NEWER
+    # Finished (no source any more), or deleted: refused too, and nothing comes back.
+    done = record("story.mp3", status=AudioStatus.READY)
+    catalog.put_audio(done)
+    assert not catalog.put_audio(converting(NEWER, progress=1.0), if_source=NEWER)
+    assert catalog.get_audio("story.mp3") == done
+    catalog.delete_audio("story.mp3")
+    heard.take()
+    assert not catalog.put_audio(converting(), if_source=SOURCE)
+    assert catalog.get_audio("story.mp3") is None
+    assert heard.take() == ([], [])
+
+
+def test_if_source_never_resurrects_a_deleted_file_behind_a_tombstone(catalog):
+    catalog.put_audio(converting())
+    catalog.delete_audio("story.mp3", sequencer="00000000000000000A")
+    assert not catalog.put_audio(converting(progress=0.3), if_source=SOURCE)
+    assert catalog.get_audio("story.mp3") is None

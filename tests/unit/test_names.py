@@ -13,8 +13,13 @@ from smart_stream.domain.errors import InvalidFilenameError
 from smart_stream.domain.names import (
     MAX_FILENAME_BYTES,
     filename_problem,
+    incoming_key,
+    is_incoming_key,
     is_valid_queue_name,
+    library_name,
+    upload_name_problem,
     validate_filename,
+    validate_storage_key,
 )
 
 # Characters a parent might type: anything printable in any script (no control or format
@@ -215,3 +220,61 @@ def test_queue_names_are_1_to_64_ascii_letters_digits_dash_underscore(name):
         c.isascii() and (c.isalnum() or c in "-_") for c in name
     )
     assert is_valid_queue_name(name) == expected
+
+
+# Uploads: any accepted audio extension, catalogued as <stem>.mp3 ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("upload", "library"),
+    [
+        ("Grandma's story.m4a", "Grandma's story.mp3"),
+        ("Book.M4B", "Book.mp3"),
+        ("song.mp3", "song.mp3"),
+        ("song.MP3", "song.mp3"),
+        ("clip.mp4", "clip.mp3"),
+        ("adts.aac", "adts.mp3"),
+        ("cd track.wav", "cd track.mp3"),
+        ("cd track.FLAC", "cd track.mp3"),
+        ("voice.ogg", "voice.mp3"),
+        ("voice.oga", "voice.mp3"),
+        ("whatsapp.opus", "whatsapp.mp3"),
+        ("recording.webm", "recording.mp3"),
+        ("old.aif", "old.mp3"),
+        ("old.AIFF", "old.mp3"),
+        ("a.b.c.flac", "a.b.c.mp3"),
+    ],
+)
+def test_an_upload_of_any_accepted_extension_becomes_its_stem_mp3(upload, library):
+    assert upload_name_problem(upload) is None
+    assert library_name(upload) == library
+
+
+@pytest.mark.parametrize(
+    "upload",
+    ["notes.txt", "movie.mkv", "song.wma", "nothing", ".m4a", "a/b.m4a", "a\\b.flac", "tab\t.wav"],
+)
+def test_other_upload_names_are_refused_with_the_extensions_named(upload):
+    problem = upload_name_problem(upload)
+    assert problem is not None
+    with pytest.raises(InvalidFilenameError):
+        library_name(upload)
+    if upload in ("notes.txt", "movie.mkv", "song.wma", "nothing"):
+        assert ".m4a" in problem and ".webm" in problem and ".aiff" in problem
+
+
+def test_library_files_still_end_in_mp3_only():
+    assert filename_problem("story.m4a") is not None
+    assert filename_problem("story.mp3") is None
+
+
+def test_incoming_keys():
+    upload_id = "0123456789abcdef" * 2
+    key = incoming_key(upload_id, "Grandma's story.m4a")
+    assert key == f"incoming/{upload_id}/Grandma's story.m4a"
+    assert is_incoming_key(key) and validate_storage_key(key) == key
+    assert not is_incoming_key(f"incoming/{upload_id}/notes.txt")
+    assert not is_incoming_key(f"incoming/{upload_id[:-1]}/a.m4a")
+    assert filename_problem(key) is not None, "never a library filename"
+    with pytest.raises(InvalidFilenameError):
+        incoming_key(upload_id, "notes.txt")

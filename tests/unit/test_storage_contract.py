@@ -724,3 +724,61 @@ def test_packs_are_never_told(storage, told):
     storage.put_pack(key, [b"another pack"])
     storage.delete_pack(key)
     assert told == []
+
+
+# Uploads waiting for their conversion (incoming/<id>/<upload name>) --------------------------
+
+INCOMING = "incoming/" + "0123456789abcdef" * 2 + "/Grandma's story.m4a"
+
+
+def test_an_upload_is_stored_read_and_removed_under_its_key_but_never_listed(
+    storage, app_env, told
+):
+    info = put(storage, INCOMING, overwrite=False, content_type="application/octet-stream")
+    assert info.name == INCOMING and info.size == len(DATA)
+    assert storage.exists(INCOMING) and storage.head(INCOMING).etag == info.etag
+    assert read(storage, INCOMING, 100, 199) == DATA[100:200]
+    assert names_in(storage) == [], "an upload is not a library file"
+    if app_env.backend == "local":
+        assert list(app_env.audio_dir.iterdir()) == [], "nor in the audio folder"
+    storage.delete(INCOMING)
+    assert not storage.exists(INCOMING)
+    with pytest.raises(AudioNotFoundError):
+        storage.delete(INCOMING)
+    assert [(c.kind, c.info.name) for c in told] == [
+        ("ObjectCreated", INCOMING),
+        ("ObjectRemoved", INCOMING),
+    ], "the local server routes an upload's events to the conversion"
+
+
+def test_copy_makes_a_library_file_of_an_upload_byte_for_byte(storage, told):
+    put(storage, INCOMING)
+    put(storage, "story.mp3", b"old bytes")
+    info = storage.copy(INCOMING, "story.mp3")
+    assert info.name == "story.mp3" and info.size == len(DATA)
+    assert read(storage, "story.mp3") == DATA
+    assert read(storage, INCOMING) == DATA, "the upload is left for its owner to remove"
+    assert names_in(storage) == ["story.mp3"]
+    assert (told[-1].kind, told[-1].info.name) == ("ObjectCreated", "story.mp3")
+
+
+def test_copy_of_a_missing_upload_is_not_found_and_stores_nothing(storage):
+    with pytest.raises(AudioNotFoundError):
+        storage.copy(INCOMING, "story.mp3")
+    assert names_in(storage) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "incoming/" + "0" * 31 + "/a.m4a",  # the id is 32 hex digits
+        "incoming/" + "0" * 32 + "/a.txt",  # not an audio upload's name
+        "incoming/" + "0" * 32 + "/sub/a.m4a",
+        "incoming/" + "0" * 32 + "/.hidden.m4a",
+    ],
+)
+def test_malformed_upload_keys_are_refused(storage, key):
+    with pytest.raises(InvalidFilenameError):
+        put(storage, key)
+    with pytest.raises(InvalidFilenameError):
+        storage.head(key)

@@ -125,6 +125,7 @@ class Services:
         return LocalDirectoryStorage(
             settings.audio_files_dir,
             packs_root=settings.data_dir / "packs",
+            incoming_root=settings.data_dir / "incoming",
             upload_signer=self.upload_forms.sign,
             changes=self.changes,
         )

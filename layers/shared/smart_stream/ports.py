@@ -124,12 +124,20 @@ class Storage(Protocol):
         overwrite: bool = True,
         content_type: str = "audio/mpeg",
     ) -> ObjectInfo:
-        """Store ``source`` whole under ``name``, atomically: readers see the old object or
-        the new one, never part. With ``overwrite=False`` an existing object raises
-        ``AudioExistsError`` and is left alone."""
+        """Store ``source`` whole under ``name`` (a library filename, or an upload's
+        ``incoming/`` key), atomically: readers see the old object or the new one, never
+        part; a large one goes up in parts, so memory stays flat. With ``overwrite=False`` an
+        existing object raises ``AudioExistsError`` and is left alone."""
         ...
 
-    def delete(self, name: str) -> None: ...
+    def copy(self, source: str, name: str) -> ObjectInfo:
+        """Store a copy of the object ``source`` (an upload's key) as the library file
+        ``name``, replacing it, without the bytes passing through here (S3's CopyObject)."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove a library file or an upload; ``AudioNotFoundError`` when it is not there."""
+        ...
 
     def put_pack(self, key: str, chunks: Iterable[Chunk]) -> ObjectInfo:
         """Store a queue's pack (``names.is_pack_key``) from ``chunks``, atomically, as
@@ -179,14 +187,20 @@ class Catalog(Protocol):
     def get_audio(self, filename: str) -> AudioRecord | None: ...
 
     def put_audio(
-        self, record: AudioRecord, *, sequencer: str | None = None, keep_version: bool = False
+        self,
+        record: AudioRecord,
+        *,
+        sequencer: str | None = None,
+        keep_version: bool = False,
+        if_source: str | None = None,
     ) -> bool:
-        """Create or replace the record of ``record.filename``.
-
-        With the ``sequencer`` of the S3 event it comes from, only if that event is newer than
-        the last one applied to this name (False, and nothing written, when it is not). With
-        ``keep_version``, not over a finished record of the same object version (the upload
-        or TTS function catalogued it meanwhile, perhaps with its transcript).
+        """Create or replace the record of ``record.filename``; False, and nothing written,
+        when a condition stops it:
+        - ``sequencer`` (the S3 event's): only if newer than the last applied to this name;
+        - ``keep_version``: not over a finished record of the same object version (the
+          upload or TTS function catalogued it meanwhile, perhaps with its transcript);
+        - ``if_source``: only over a record that still waits for that upload (a delete, or
+          a newer upload, during a conversion wins).
         """
         ...
 

@@ -10,6 +10,27 @@ from smart_stream.domain.errors import InvalidFilenameError, InvalidQueueNameErr
 
 MAX_FILENAME_BYTES = 255
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: The extensions an upload's name may end in (any case); its library name is ``<stem>.mp3``.
+UPLOAD_EXTENSIONS = (
+    ".mp3",
+    ".m4a",
+    ".m4b",
+    ".mp4",
+    ".aac",
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".webm",
+    ".aif",
+    ".aiff",
+)
+_EXTENSIONS = ", ".join(UPLOAD_EXTENSIONS)
+#: Uploads waiting to be converted (``incoming/<id>/<upload name>``): never a filename, so
+#: never listed, catalogued or served as one.
+INCOMING_PREFIX = "incoming/"
+_INCOMING_KEY = re.compile(INCOMING_PREFIX + r"[0-9a-f]{32}/([^/]+)")
 #: A queue's pack (its finite stream stored whole, see ``packs``): never a filename, since
 #: filenames have no slash, so it is never listed, catalogued or served as a file.
 PACK_PREFIX = "packs/"
@@ -29,8 +50,7 @@ def _is_control(char: str) -> bool:
     return unicodedata.category(char) in {"Cc", "Zl", "Zp"} or char in _BIDI_CONTROLS
 
 
-def filename_problem(name: str) -> str | None:
-    """Why ``name`` is not an acceptable filename, or None when it is."""
+def _name_problem(name: str, extensions: tuple[str, ...], what: str) -> str | None:
     if not name:
         return "The filename is empty."
     try:
@@ -45,9 +65,29 @@ def filename_problem(name: str) -> str | None:
         return "The filename must not contain '/' or '\\'."
     if any(_is_control(c) for c in name):
         return "The filename must not contain control characters."
-    if not name.lower().endswith(".mp3"):
-        return "The filename must end in '.mp3'."
+    if not name.lower().endswith(extensions):
+        return f"The filename must end in {what}."
     return None
+
+
+def filename_problem(name: str) -> str | None:
+    """Why ``name`` is not an acceptable library filename, or None when it is."""
+    return _name_problem(name, (".mp3",), "'.mp3'")
+
+
+def upload_name_problem(name: str) -> str | None:
+    """Why ``name`` is not an acceptable upload name, or None when it is."""
+    return _name_problem(name, UPLOAD_EXTENSIONS, "an audio extension (" + _EXTENSIONS + ")")
+
+
+def library_name(upload_name: str) -> str:
+    """The library filename an upload becomes: ``<stem>.mp3`` ("Grandma's story.m4a" is
+    "Grandma's story.mp3"); ``InvalidFilenameError`` when the upload's name breaks a rule."""
+    problem = upload_name_problem(upload_name)
+    if problem is not None:
+        raise InvalidFilenameError(problem)
+    stem = upload_name[: upload_name.rindex(".")]
+    return validate_filename(stem + ".mp3")
 
 
 def validate_filename(name: str) -> str:
@@ -66,9 +106,22 @@ def is_pack_key(key: str) -> bool:
     return _PACK_KEY.fullmatch(key) is not None
 
 
+def is_incoming_key(key: str) -> bool:
+    match = _INCOMING_KEY.fullmatch(key)
+    return match is not None and upload_name_problem(match.group(1)) is None
+
+
+def incoming_key(upload_id: str, upload_name: str) -> str:
+    """Where an upload waits for its conversion (``upload_id``: 32 hex digits)."""
+    key = f"{INCOMING_PREFIX}{upload_id}/{upload_name}"
+    if not is_incoming_key(key):
+        raise InvalidFilenameError(upload_name_problem(upload_name) or "Not an upload's key.")
+    return key
+
+
 def validate_storage_key(key: str) -> str:
-    """A filename, or a pack's key: the names storage reads and removes."""
-    return key if is_pack_key(key) else validate_filename(key)
+    """A filename, an upload's key or a pack's key: the names storage reads and removes."""
+    return key if is_pack_key(key) or is_incoming_key(key) else validate_filename(key)
 
 
 def validate_queue_name(name: str) -> str:

@@ -16,6 +16,8 @@ def utc_now() -> datetime:
 
 class AudioStatus(StrEnum):
     PENDING = "pending"
+    #: Being converted to the house format from an upload kept under ``incoming/``.
+    CONVERTING = "converting"
     READY = "ready"
     INVALID = "invalid"
 
@@ -53,6 +55,16 @@ class AudioRecord(AudioInfo):
     #: one, past every tag and Xing/Info/VBRI frame (what queues join). None until analysed.
     audio_start: int | None = None
     audio_end: int | None = None
+    #: How far a conversion has come (0 to 1), None while unknown or not converting.
+    progress: float | None = None
+    #: What the file was made from (``m4a/aac`` ...); None for an MP3 kept as uploaded.
+    source_format: str | None = None
+    #: The upload a ``converting`` record waits for (``incoming/<id>/<name>``): only that
+    #: upload's conversion may store the result.
+    source_key: str | None = None
+    #: When the conversion last said how far it had come: a conversion killed part-way
+    #: (a timeout runs no cleanup) is found by its silence.
+    heartbeat_at: datetime | None = None
 
     @field_validator("uploaded_at")
     @classmethod
@@ -62,7 +74,14 @@ class AudioRecord(AudioInfo):
         return value.replace(microsecond=0)
 
     #: Fields kept inside the app, never in the AudioFile JSON.
-    INTERNAL: ClassVar[set[str]] = {"transcript", "credential_version", "audio_start", "audio_end"}
+    INTERNAL: ClassVar[set[str]] = {
+        "transcript",
+        "credential_version",
+        "audio_start",
+        "audio_end",
+        "source_key",
+        "heartbeat_at",
+    }
 
 
 class PlayMode(StrEnum):

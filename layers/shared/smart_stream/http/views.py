@@ -31,6 +31,8 @@ class AudioFile(AudioInfo):
     status: AudioStatus
     status_reason: str | None = None
     transcript_status: str | None = None
+    progress: float | None = None
+    source_format: str | None = None
     url: str
 
 

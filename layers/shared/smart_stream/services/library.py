@@ -29,8 +29,8 @@ MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 #: Largest file the presigned upload URL admits (S3's single-PUT/POST limit).
 MAX_PRESIGNED_UPLOAD_BYTES = 5 * 1024**3
 UPLOAD_URL_EXPIRES = 3600
-#: What a list shows unless asked for other statuses.
-VISIBLE = (AudioStatus.PENDING, AudioStatus.READY)
+#: What a list (and search) shows unless asked for other statuses.
+VISIBLE = (AudioStatus.PENDING, AudioStatus.CONVERTING, AudioStatus.READY)
 
 
 class Library:

@@ -4,7 +4,7 @@ upload, a story and the metadata pipeline's event alike."""
 from __future__ import annotations
 
 import contextlib
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 from smart_stream.audio.analysis import AudioAnalysis
 from smart_stream.domain.credentials import AUDIO_KIND
@@ -41,6 +41,9 @@ class Versions:
                 "transcript": previous.transcript,
                 "transcript_status": previous.transcript_status,
             }
+            if previous.status is AudioStatus.CONVERTING:
+                # The house MP3 a conversion made: what it was made from stays known.
+                kept["source_format"] = previous.source_format
         what: dict[str, object] = (
             {"status": AudioStatus.INVALID, "status_reason": reason}
             if analysis is None
@@ -69,16 +72,46 @@ class Versions:
         replaces: bool,
         sequencer: str | None = None,
         keep_version: bool = False,
+        if_source: str | None = None,
     ) -> bool:
         """Write the record of a stored version. When it ``replaces`` an earlier version,
         queues that play that one take the new span. False, and nothing changed, when the
         catalogue refused the write (an event older than one applied already; see
         ``Catalog.put_audio``)."""
-        if not self.catalog.put_audio(record, sequencer=sequencer, keep_version=keep_version):
+        written = self.catalog.put_audio(
+            record, sequencer=sequencer, keep_version=keep_version, if_source=if_source
+        )
+        if not written:
             return False
         if replaces:
             self.queues.file_changed(record)
         return True
+
+    @overload
+    def store(
+        self,
+        name: str,
+        source: BinaryIO,
+        analysis: AudioAnalysis,
+        *,
+        overwrite: bool,
+        transcript: str | None = None,
+        extra: dict[str, object] | None = None,
+        if_source: None = None,
+    ) -> AudioRecord: ...
+
+    @overload
+    def store(
+        self,
+        name: str,
+        source: BinaryIO,
+        analysis: AudioAnalysis,
+        *,
+        overwrite: bool,
+        transcript: str | None = None,
+        extra: dict[str, object] | None = None,
+        if_source: str,
+    ) -> AudioRecord | None: ...
 
     def store(
         self,
@@ -88,12 +121,17 @@ class Versions:
         *,
         overwrite: bool,
         transcript: str | None = None,
-    ) -> AudioRecord:
+        extra: dict[str, object] | None = None,
+        if_source: str | None = None,
+    ) -> AudioRecord | None:
         """Store ``source`` (already analysed) as the current version of ``name`` and
         catalogue it at once: it is ``ready`` when this returns. The metadata pipeline's event
         for this version then finds it catalogued and reads nothing.
 
-        409 (``AudioExistsError``) when ``name`` exists and not ``overwrite``.
+        409 (``AudioExistsError``) when ``name`` exists and not ``overwrite``. With
+        ``if_source`` (a conversion's result), the record is written only over one that
+        still waits for that upload; None when it no longer does (the file was deleted
+        meanwhile: what was stored is removed again; or replaced: the newer version stays).
 
         Rollback, when something fails part-way (the error is raised in every case):
         - the storage write fails: nothing changed (a write is atomic);
@@ -117,7 +155,13 @@ class Versions:
                 record = record.model_copy(
                     update={"transcript": transcript, "transcript_status": "completed"}
                 )
-            self.catalogue(record, replaces=previous is not None)
+            if extra:
+                record = record.model_copy(update=extra)
+            if not self.catalogue(record, replaces=previous is not None, if_source=if_source):
+                # Only ``if_source`` refuses: the record no longer waits for that upload.
+                if self.catalog.get_audio(name) is None:
+                    self.storage.delete(name)  # it was deleted meanwhile: it stays deleted
+                return None
         except Exception:
             if not existed:
                 # The removal failing too must not hide why the catalogue failed.

@@ -86,19 +86,28 @@ class DynamoCatalog:
         return AudioRecord.model_validate_json(item["record"]["S"])
 
     def put_audio(
-        self, record: AudioRecord, *, sequencer: str | None = None, keep_version: bool = False
+        self,
+        record: AudioRecord,
+        *,
+        sequencer: str | None = None,
+        keep_version: bool = False,
+        if_source: str | None = None,
     ) -> bool:
+        values = {
+            ":status": {"S": record.status.value},
+            ":search": {"S": search_text(record)},
+            ":record": {"S": record.model_dump_json()},
+            ":etag": {"S": record.etag},
+        }
+        update = "SET #status = :status, search_text = :search, #record = :record, etag = :etag"
+        # The upload a converting record waits for, where a condition can read it.
+        if record.source_key:
+            update += ", source_key = :source"
+            values[":source"] = {"S": record.source_key}
+        else:
+            update += " REMOVE source_key"
         written = self._update(
-            record.filename,
-            "SET #status = :status, search_text = :search, #record = :record, etag = :etag",
-            {
-                ":status": {"S": record.status.value},
-                ":search": {"S": search_text(record)},
-                ":record": {"S": record.model_dump_json()},
-                ":etag": {"S": record.etag},
-            },
-            sequencer,
-            keep_version,
+            record.filename, update, values, sequencer, keep_version, if_source=if_source
         )
         if written:
             self.changes.publish(AudioChanged(record.filename))
@@ -136,9 +145,12 @@ class DynamoCatalog:
         values: dict[str, Any],
         sequencer: str | None,
         keep_version: bool = False,
+        *,
+        if_source: str | None = None,
     ) -> bool:
         """One UpdateItem; with a sequencer, only if it is newer than the one stored (a write
-        that is not an event's keeps the last event's sequencer)."""
+        that is not an event's keeps the last event's sequencer); with ``if_source``, only
+        over a record that still waits for that upload."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Key": {"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
@@ -160,6 +172,12 @@ class DynamoCatalog:
                 )
                 kwargs["ExpressionAttributeValues"][":pending"] = {"S": "pending"}
                 kwargs["ExpressionAttributeValues"][":deleted"] = {"S": TOMBSTONE}
+            kwargs["ConditionExpression"] = condition
+        if if_source is not None:
+            condition = "attribute_exists(#record) AND source_key = :expected_source"
+            kwargs["ExpressionAttributeValues"][":expected_source"] = {"S": if_source}
+            if "ConditionExpression" in kwargs:
+                condition = f"({kwargs['ConditionExpression']}) AND {condition}"
             kwargs["ConditionExpression"] = condition
         return conditional(lambda: self.client.update_item(**kwargs))
 

@@ -7,9 +7,11 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from smart_stream.adapters.aws.s3_io import ChunkReader, iter_body
 from smart_stream.changes import ChangeFeed, ObjectChanged
 from smart_stream.domain.errors import (
     AudioExistsError,
@@ -20,6 +22,7 @@ from smart_stream.domain.errors import (
 from smart_stream.domain.names import (
     PACK_PREFIX,
     filename_problem,
+    is_incoming_key,
     is_pack_key,
     validate_filename,
     validate_storage_key,
@@ -58,26 +61,9 @@ def _translate(exc: Exception, name: str) -> Exception:
     return ServiceUnavailableError("Audio storage is unavailable; try again shortly.")
 
 
-class ChunkReader(io.RawIOBase):
-    """A readable file over an iterable of chunks, for uploads that want a file object."""
-
-    def __init__(self, chunks: Iterable[Chunk]) -> None:
-        self._chunks = iter(chunks)
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk).cast("B")
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+def _writable(name: str) -> str:
+    """A library file's name, or an upload's key: what ``put`` and ``delete`` take."""
+    return name if is_incoming_key(name) else validate_filename(name)
 
 
 class S3Storage:
@@ -135,7 +121,9 @@ class S3Storage:
         size = int(total) if total.isdigit() else response["ContentLength"]
         body = response["Body"]
         return ObjectStream(
-            self._info(name, dict(response), size), _iter_body(body, chunk_size, name), body.close
+            self._info(name, dict(response), size),
+            iter_body(body, chunk_size, name, _translate),
+            body.close,
         )
 
     def read_spans(self, spans: Sequence[Span], *, chunk_size: int) -> Generator[Chunk, None, None]:
@@ -190,22 +178,48 @@ class S3Storage:
         overwrite: bool = True,
         content_type: str = "audio/mpeg",
     ) -> ObjectInfo:
-        kwargs: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": validate_filename(name),
-            "Body": source,
-            "ContentType": content_type,
-        }
-        if not overwrite:
-            kwargs["IfNoneMatch"] = "*"  # S3 conditional write: fail if the key exists
+        key = _writable(name)
         try:
-            self.client.put_object(**kwargs)
+            if overwrite:
+                # A managed upload: one PUT for a small file, a multipart upload of 8 MiB
+                # parts for a large one (a converted audiobook), so memory stays flat.
+                self.client.upload_fileobj(
+                    source,
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": content_type},
+                    Config=_PACK_TRANSFER,
+                )
+            else:
+                # S3's conditional write: fail if the key exists.
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=source,
+                    ContentType=content_type,
+                    IfNoneMatch="*",
+                )
         except ClientError as exc:
             if _code(exc) in _CHANGED or _code(exc) == "ConditionalRequestConflict":
                 raise AudioExistsError(name) from exc
             raise _translate(exc, name) from exc
-        except BotoCoreError as exc:
+        except (BotoCoreError, S3UploadFailedError) as exc:
             raise _translate(exc, name) from exc
+        info = self.head(name)
+        self.changes.publish(ObjectChanged("ObjectCreated", info))
+        return info
+
+    def copy(self, source: str, name: str) -> ObjectInfo:
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=validate_filename(name),
+                CopySource={"Bucket": self.bucket, "Key": validate_storage_key(source)},
+                ContentType="audio/mpeg",
+                MetadataDirective="REPLACE",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, source) from exc
         info = self.head(name)
         self.changes.publish(ObjectChanged("ObjectCreated", info))
         return info
@@ -251,7 +265,7 @@ class S3Storage:
     def delete(self, name: str) -> None:
         info = self.head(name)  # S3 deletes of missing keys succeed silently; the API says 404
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=validate_filename(name))
+            self.client.delete_object(Bucket=self.bucket, Key=_writable(name))
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, name) from exc
         self.changes.publish(ObjectChanged("ObjectRemoved", info))
@@ -278,12 +292,3 @@ class S3Storage:
             ExpiresIn=expires_in,
         )
         return PresignedPost(url=post["url"], fields=dict(post["fields"]))
-
-
-def _iter_body(body: Any, chunk_size: int, name: str) -> Iterator[bytes]:
-    try:
-        yield from body.iter_chunks(chunk_size)
-    except (ClientError, BotoCoreError) as exc:
-        raise _translate(exc, name) from exc
-    finally:
-        body.close()

@@ -14,7 +14,14 @@ from typing import BinaryIO
 
 from smart_stream.changes import ChangeFeed, ObjectChanged
 from smart_stream.domain.errors import AudioExistsError, AudioNotFoundError, ObjectChangedError
-from smart_stream.domain.names import PACK_PREFIX, filename_problem, is_pack_key, validate_filename
+from smart_stream.domain.names import (
+    INCOMING_PREFIX,
+    PACK_PREFIX,
+    filename_problem,
+    is_incoming_key,
+    is_pack_key,
+    validate_filename,
+)
 from smart_stream.ports import Chunk, ObjectInfo, ObjectStream, PresignedPost, Span
 
 _TEMP_PREFIX = ".incoming-"
@@ -38,22 +45,29 @@ class LocalDirectoryStorage:
         *,
         packs_root: Path | None = None,
         upload_signer: Callable[..., PresignedPost] | None = None,
+        incoming_root: Path | None = None,
         changes: ChangeFeed | None = None,
     ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        # Packs live apart from the audio folder, which holds the library's files only.
+        # Packs and uploads waiting for their conversion live apart from the audio folder,
+        # which holds the library's files only.
         self.packs_root = Path(packs_root) if packs_root else self.root.parent / ".packs"
+        self.incoming_root = (
+            Path(incoming_root) if incoming_root else self.root.parent / ".incoming"
+        )
         self._upload_signer = upload_signer
         #: Told of every file stored or removed (the local server's S3 events).
         self.changes = changes or ChangeFeed()
 
     def _path(self, name: str) -> Path:
-        """A library file's path (what is written and removed as a file)."""
+        """A library file's or an upload's path (what is written and removed as a file)."""
+        if is_incoming_key(name):
+            return self.incoming_root / name.removeprefix(INCOMING_PREFIX)
         return self.root / validate_filename(name)
 
     def _read_path(self, key: str) -> Path:
-        """A file's or a pack's path (what is read)."""
+        """A file's, an upload's or a pack's path (what is read)."""
         if is_pack_key(key):
             return self.packs_root / key.removeprefix(PACK_PREFIX)
         return self._path(key)
@@ -145,7 +159,8 @@ class LocalDirectoryStorage:
         content_type: str = "audio/mpeg",
     ) -> ObjectInfo:
         final = self._path(name)
-        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self.root)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=final.parent)
         temp = Path(temp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -168,6 +183,13 @@ class LocalDirectoryStorage:
         info = self._info(name, final.stat())
         self.changes.publish(ObjectChanged("ObjectCreated", info))
         return info
+
+    def copy(self, source: str, name: str) -> ObjectInfo:
+        try:
+            with open(self._read_path(source), "rb") as original:
+                return self.put(name, original, overwrite=True)
+        except (FileNotFoundError, IsADirectoryError):
+            raise AudioNotFoundError(source) from None
 
     def put_pack(self, key: str, chunks: Iterable[Chunk]) -> ObjectInfo:
         if not is_pack_key(key):
@@ -209,6 +231,9 @@ class LocalDirectoryStorage:
             path.unlink()
         except FileNotFoundError:
             raise AudioNotFoundError(name) from None
+        if is_incoming_key(name):
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the upload's own folder
         self.changes.publish(ObjectChanged("ObjectRemoved", info))
 
     def iter_objects(self) -> Iterator[ObjectInfo]:

@@ -126,7 +126,12 @@ class SqliteCatalog:
         return None if row is None else AudioRecord.model_validate_json(row[0])
 
     def put_audio(
-        self, record: AudioRecord, *, sequencer: str | None = None, keep_version: bool = False
+        self,
+        record: AudioRecord,
+        *,
+        sequencer: str | None = None,
+        keep_version: bool = False,
+        if_source: str | None = None,
     ) -> bool:
         values = (
             record.filename,
@@ -134,6 +139,14 @@ class SqliteCatalog:
             search_text(record),
             record.model_dump_json(),
         )
+        if if_source is not None:
+            cursor = self._db().execute(
+                "UPDATE audio_files SET status = ?, search_text = ?, record = ?"
+                " WHERE filename = ? AND status != ?"
+                " AND json_extract(record, '$.source_key') = ?",
+                (*values[1:], record.filename, TOMBSTONE, if_source),
+            )
+            return self._audio_changed(record.filename, cursor.rowcount > 0)
         return self._audio_changed(record.filename, self._upsert(values, sequencer, keep_version))
 
     def _audio_changed(self, filename: str, written: bool) -> bool:
