@@ -15,6 +15,7 @@ import traceback
 
 from bench import (
     catalogue_rate,
+    convert,
     import_time,
     list_catalog,
     metadata_reads,
@@ -34,6 +35,7 @@ BENCHES: dict[str, Run] = {
     catalogue_rate.NAME: catalogue_rate.run,
     queue_stream.NAME: queue_stream.run,
     tts_local.NAME: tts_local.run,
+    convert.NAME: convert.run,
 }
 
 

@@ -9,7 +9,7 @@ Figures (information; issue 5 asks for both to be printed):
   short warm-up request (eSpeak loaded);
 - where the time goes, measured in the same run in this process: eSpeak's synthesis alone on
   the same parts (the baseline the end-to-end rate is a ratio of), then the house-format
-  encoder alone (miniaudio resampling + lameenc) on the PCM it produced.
+  encoder alone (PyAV resampling + lameenc) on the PCM it produced.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The local server: every function of ``template.yaml`` in one process, no AWS needed.
 
 Management routes go through the real Lambda handlers (API-Gateway-shaped events); device
-routes are the functions' own ASGI apps; local writes become S3-shaped events.
+routes are the functions' own ASGI apps; local writes become the events S3 sends EventBridge,
+routed by the template's rules.
 """
 
 from __future__ import annotations
@@ -175,14 +176,21 @@ def build_routes(template: LocalTemplate, services: Services) -> list[BaseRoute]
     return [route for _, route in entries]
 
 
-def catch_up(streams: CatalogStreamDispatcher, services: Services) -> None:
+def catch_up(
+    streams: CatalogStreamDispatcher,
+    services: Services,
+    bucket_events: S3EventDispatcher | None = None,
+) -> None:
     """At start-up: half-written packs a stop left behind are removed, then the scheduled
-    functions run once (the pack sweep writes what changes missed and removes stale packs)."""
+    functions run once, each on its worker (the pack sweep writes what changes missed and
+    removes stale packs; the conversion sweep what its schedule does deployed)."""
     storage = services.storage
     if isinstance(storage, LocalDirectoryStorage) and storage.packs_root.is_dir():
         for leftover in storage.packs_root.glob("*/.incoming-*"):
             leftover.unlink(missing_ok=True)
     streams.run_schedules()
+    if bucket_events is not None:
+        bucket_events.run_schedules()
 
 
 def create_app(
@@ -195,14 +203,17 @@ def create_app(
     register_name_convertor()
     if not isinstance(template, LocalTemplate):
         template = read_template(template)
-    dispatcher = S3EventDispatcher(template.s3_subscriptions)
-    streams = CatalogStreamDispatcher(template.stream_subscriptions, template.schedules)
+    # Each function the bucket's rules invoke has a worker of its own, where its schedule
+    # runs too; the other scheduled functions run on the catalogue stream's worker.
+    dispatcher = S3EventDispatcher(template.event_rules, template.schedules)
+    others = [f for f in template.schedules if f not in dispatcher.schedules]
+    streams = CatalogStreamDispatcher(template.stream_subscriptions, others)
 
     storage = services.storage
     changes = services.changes
     watcher: DirectoryWatcher | None = None
     interval = services.settings.local_watch_seconds
-    if isinstance(storage, LocalDirectoryStorage) and template.s3_subscriptions and interval:
+    if isinstance(storage, LocalDirectoryStorage) and dispatcher.active and interval:
         watcher = DirectoryWatcher(storage.root, dispatcher, interval=interval)
 
     @contextlib.asynccontextmanager
@@ -219,7 +230,7 @@ def create_app(
                 # What changed while the server was stopped, then what changes while it runs.
                 await run_in_threadpool(watcher.reconcile, services.catalog)
                 watcher.start()
-            await run_in_threadpool(catch_up, streams, services)
+            await run_in_threadpool(catch_up, streams, services, dispatcher)
             yield
         finally:
             if watcher is not None:

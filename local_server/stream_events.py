@@ -21,6 +21,7 @@ from typing import Any
 
 from local_server.events import EventDispatcher
 from local_server.lambda_bridge import LocalLambdaContext, load_handler
+from local_server.patterns import matches  # the filters' syntax is EventBridge's
 from local_server.template import FunctionSpec, StreamSubscription
 from smart_stream.adapters.aws.dynamo_items import QUEUE_PK
 from smart_stream.changes import QueueChanged
@@ -65,18 +66,6 @@ def scheduled_event(function: FunctionSpec) -> dict[str, Any]:
         "resources": [f"arn:aws:events:local:000000000000:rule/{function.logical_id}"],
         "detail": {},
     }
-
-
-def matches(pattern: Any, value: Any) -> bool:
-    """EventBridge-style pattern matching, the subset the template's filters use: objects
-    match field by field, and a list of values matches any one of them."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(
-            key in value and matches(sub, value[key]) for key, sub in pattern.items()
-        )
-    if isinstance(pattern, list):
-        return value in pattern
-    return bool(pattern == value)
 
 
 class CatalogStreamDispatcher(EventDispatcher):

@@ -1,4 +1,4 @@
-"""Files copied into (or removed from) AUDIO_FILES_DIR by hand become S3-shaped events too:
+"""Files copied into (or removed from) AUDIO_FILES_DIR by hand become the bucket's events too:
 at start-up (what changed while the server was stopped) and while it runs (once a copied
 file's size has stopped changing, so a half-copied file is not judged)."""
 
@@ -65,14 +65,23 @@ class DirectoryWatcher:
         holds another version of, are (re)catalogued once settled; records whose file is gone
         are removed."""
         catalogued: dict[str, str] = {}
+        converting: set[str] = set()
         after: str | None = None
         while True:
             page = catalog.list_audio(limit=1000, after=after, statuses=tuple(AudioStatus))
             catalogued.update({r.filename: r.etag for r in page.records})
+            converting.update(
+                r.filename for r in page.records if r.status is AudioStatus.CONVERTING
+            )
             if page.after is None:
                 break
             after = page.after
         on_disk = self._scan()
+        # A name being converted belongs to its conversion (and, if it dies, to the sweep):
+        # its record has no file yet, or stands for an upload that replaces the one on disk.
+        for name in converting:
+            catalogued.pop(name, None)
+            on_disk.pop(name, None)
         with self._lock:
             for name, (stat, etag) in on_disk.items():
                 if catalogued.get(name) == etag:

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import array
+import fractions
+import functools
 import io
 import math
 import struct
+from dataclasses import dataclass
+from typing import Any
 
 import lameenc
 
@@ -141,3 +146,170 @@ def decode_with_pyav(data: bytes) -> tuple[int, int, int, list[str]]:
         f"{name}: {message.strip()}" for lvl, name, message in logs if lvl <= av.logging.ERROR
     ]
     return samples, rate, channels, errors
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """PCM as a real decoder plays it: signed 16-bit samples, channels interleaved."""
+
+    samples: array.array[int]
+    sample_rate: int
+    nchannels: int
+
+    @property
+    def num_frames(self) -> int:
+        """Sample frames (samples per channel)."""
+        return len(self.samples) // self.nchannels
+
+
+def decode_pcm(data: bytes, format: str | None = "mp3") -> Decoded:
+    """What FFmpeg's decoder (PyAV) plays from ``data``, at the stream's own rate and channels:
+    gapless, as a player is (a LAME header's encoder delay and padding are not played).
+    ``format=None`` lets FFmpeg probe the container."""
+    import av
+
+    samples: array.array[int] = array.array("h")
+    with av.open(io.BytesIO(data), "r", format=format) as src:
+        stream = src.streams.audio[0]
+        rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
+        to_s16 = av.AudioResampler(format="s16", layout=f"{channels}c", rate=rate)
+        for frame in [*src.decode(stream), None]:
+            for out in to_s16.resample(frame):
+                # A frame's plane may be larger than its samples (FFmpeg reuses buffers).
+                samples.frombytes(bytes(out.planes[0])[: out.samples * 2 * channels])
+    return Decoded(samples, rate, channels)
+
+
+# Any audio in: files in every accepted format (and some that are not), made by PyAV's own
+# encoders in the tests, never checked in. Each is made once per test session.
+
+#: The tags every tagged source carries.
+SOURCE_TAGS = {"title": "Grandma's story", "artist": "Grandma Bär", "album": "Voice memos"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """How to make a source file: a PyAV muxer and encoder, and a sine tone to encode."""
+
+    container: str  # PyAV's muxer: "ipod", "mp4", "adts", "flac", "wav", "aiff", "ogg", ...
+    codec: str
+    sample_rate: int = 44100
+    channels: int = 2
+    seconds: float = 2.0
+    freq: float = 440.0
+    tagged: bool = True
+    cover: bool = False
+    seekable: bool = True  # False: written into a pipe, as a browser's MediaRecorder writes
+    options: tuple[tuple[str, str], ...] = ()  # the encoder's
+    container_options: tuple[tuple[str, str], ...] = ()  # the muxer's
+    bit_rate: int | None = None
+
+
+_EXPERIMENTAL = (("strict", "experimental"),)  # FFmpeg's own Vorbis encoder
+SOURCES = {
+    "m4a": Source("ipod", "aac", 48000),  # an iPhone voice memo
+    "m4a_cover": Source("mp4", "aac", cover=True),
+    "m4b": Source("ipod", "aac", 22050, 1, container_options=(("brand", "M4B "),)),
+    "alac": Source("ipod", "alac"),
+    "adts": Source("adts", "aac", 32000, tagged=False),
+    "flac": Source("flac", "flac", cover=True),
+    "wav": Source("wav", "pcm_s16le"),
+    "wav_mono_16k": Source("wav", "pcm_s16le", 16000, 1),
+    "aiff": Source("aiff", "pcm_s16be", container_options=(("write_id3v2", "1"),)),
+    "ogg_vorbis": Source("ogg", "vorbis", options=_EXPERIMENTAL),
+    "ogg_opus": Source("ogg", "libopus", 48000, 1),  # a WhatsApp voice note
+    "webm_opus": Source("webm", "libopus", 48000),
+    "webm_opus_live": Source("webm", "libopus", 48000, seekable=False),  # no duration
+    "webm_vorbis": Source("webm", "vorbis", options=_EXPERIMENTAL),
+    "mp3_22k_mono": Source("mp3", "libmp3lame", 22050, 1, bit_rate=64000),  # an audiobook
+    "mp3_48k": Source("mp3", "libmp3lame", 48000, bit_rate=192000),
+    "mp3_house": Source("mp3", "libmp3lame", cover=True, bit_rate=128000),
+    "wma": Source("asf", "wmav2", bit_rate=128000),  # not accepted
+}
+
+
+@functools.cache
+def audio_source(name: str) -> bytes:
+    """The bytes of ``SOURCES[name]``, made once per session."""
+    return make_audio(SOURCES[name])
+
+
+def make_audio(source: Source) -> bytes:
+    import av
+
+    sink: io.BytesIO | _Pipe = io.BytesIO() if source.seekable else _Pipe()
+    layout = "mono" if source.channels == 1 else "stereo"
+    options = dict(source.container_options)
+    with av.open(sink, "w", format=source.container, options=options) as container:
+        if source.tagged:
+            container.metadata.update(SOURCE_TAGS)
+        stream = container.add_stream(source.codec, rate=source.sample_rate, layout=layout)
+        context = stream.codec_context
+        context.options = dict(source.options)
+        if source.bit_rate:
+            context.bit_rate = source.bit_rate
+        if source.cover:
+            _add_cover(container)
+        pcm = pcm_tone(source.seconds, source.sample_rate, source.channels, source.freq)
+        count = len(pcm) // (2 * source.channels)
+        frame = av.AudioFrame(format="s16", layout=layout, samples=count)
+        frame.planes[0].update(pcm)
+        frame.sample_rate = source.sample_rate
+        frame.pts = 0
+        to_codec = av.AudioResampler(
+            format=context.format.name, layout=layout, rate=source.sample_rate
+        )
+        for part in [*to_codec.resample(frame), *to_codec.resample(None), None]:
+            for packet in stream.encode(part):
+                container.mux(packet)
+    return sink.getvalue() if isinstance(sink, io.BytesIO) else b"".join(sink.chunks)
+
+
+def _add_cover(container: Any) -> None:
+    """Cover art as FFmpeg muxers take it: a picture stream marked as attached, one packet."""
+    import av
+
+    stream = container.add_stream("png")
+    stream.width = stream.height = 16
+    stream.pix_fmt = "rgb24"
+    stream.disposition = av.stream.Disposition.attached_pic
+    packet = av.Packet(cover_png())
+    packet.stream = stream
+    packet.pts = packet.dts = 0
+    container.mux(packet)
+
+
+@functools.cache
+def cover_png() -> bytes:
+    """A 16x16 PNG (PyAV's png encoder): the cover art of the sources that have one."""
+    import av
+
+    context = av.CodecContext.create("png", "w")
+    context.width = context.height = 16
+    context.pix_fmt = "rgb24"
+    context.time_base = fractions.Fraction(1, 1)
+    frame = av.VideoFrame(16, 16, "rgb24")
+    frame.planes[0].update(bytes([200, 40, 40]) * (frame.planes[0].buffer_size // 3))
+    return b"".join(bytes(packet) for packet in [*context.encode(frame), *context.encode(None)])
+
+
+@functools.cache
+def video_only_mp4(seconds: float = 1.0) -> bytes:
+    """An MP4 holding a video stream and no audio."""
+    import av
+
+    sink = io.BytesIO()
+    with av.open(sink, "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        for i in range(int(seconds * 10)):
+            frame = av.VideoFrame(32, 32, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes([i * 20 % 256]) * plane.buffer_size)
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return sink.getvalue()

@@ -1,8 +1,9 @@
-"""UploadAudioFunction: POST /api/audio/upload, one MP3 of up to 4 MB as multipart."""
+"""UploadAudioFunction: POST /api/audio/upload, one audio file of up to 4 MB as multipart."""
 
 import base64
 
 from smart_stream.bootstrap import services
+from smart_stream.domain.records import AudioStatus
 from smart_stream.http.multipart import parse_upload
 from smart_stream.http.requests import flag, request_base
 from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
@@ -22,7 +23,9 @@ def upload_audio():
     record = root.library.upload(
         upload.filename, upload.source, upload.size, overwrite=flag(app, "overwrite")
     )
-    return json_response(201, Views(root.urls, request_base(app)).audio_file(record))
+    # 201: stored as uploaded; 202: accepted, and being converted in the background.
+    status = 202 if record.status is AudioStatus.CONVERTING else 201
+    return json_response(status, Views(root.urls, request_base(app)).audio_file(record))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -11,7 +11,9 @@ app = create_api(services)
 @app.post("/api/audio/upload-url")
 def upload_url():
     request = json_body(app, UploadUrlRequest)
-    post = services().library.upload_url(request.filename, request.size, base_url=request_base(app))
+    post = services().library.upload_url(
+        request.filename, request.size, overwrite=request.overwrite, base_url=request_base(app)
+    )
     return json_response(201, upload_url_response(post))
 
 

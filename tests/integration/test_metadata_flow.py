@@ -116,7 +116,9 @@ def test_an_invalid_upload_url_post_is_explained_not_listed(live_server):
 
         entry, _ = eventually(lambda: listed(client, "newsletter.mp3", status="invalid"))
 
-        assert "not an mp3" in entry["status_reason"].lower()
+        reason = entry["status_reason"]
+        assert "not audio" in reason.lower(), reason
+        assert "FLAC" in reason and "M4A" in reason, "it says what would have been taken"
         assert listed(client, "newsletter.mp3") is None
         assert found(client, "newsletter") == []
         shown = client.get(f"/api/audio/{quote_plus('newsletter.mp3')}/metadata").json()
@@ -209,10 +211,11 @@ def extract_metadata(event: dict[str, Any]) -> Any:
 
 
 def s3_event(sample: str, bucket: str, key: str, sequencer: str, **obj: Any) -> dict[str, Any]:
+    """A sample event (as S3 sends it to EventBridge: the key as stored) for this object."""
     event = copy.deepcopy(json.loads((ROOT / "events" / sample).read_text()))
-    record = event["Records"][0]
-    record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
-    record["s3"]["object"].update(key=quote_plus(key), sequencer=sequencer, **obj)
+    event["resources"] = [f"arn:aws:s3:::{bucket}"]
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"].update(key=key, sequencer=sequencer, **obj)
     return event
 
 
@@ -232,7 +235,7 @@ def test_an_object_put_straight_into_s3_appears_through_the_api(live_server, mot
         handled = extract_metadata(
             s3_event(
                 "s3_put.json", env.bucket, name, "0069A0000000000001",
-                size=len(data), eTag=put["ETag"].strip('"'),
+                size=len(data), etag=put["ETag"].strip('"'),
             )
         )  # fmt: skip
 

@@ -10,14 +10,13 @@ import time
 from urllib.parse import urlsplit
 
 import httpx
-import miniaudio
 import pytest
 
 from smart_stream.adapters.local.espeak import EspeakSpeech
 from smart_stream.audio.analysis import analyse_file
 from smart_stream.audio.frames import parse_frame_header
 from smart_stream.domain.errors import BadGatewayError, ServiceUnavailableError
-from tests.audio import make_mp3
+from tests.audio import decode_pcm, make_mp3
 from tests.integration.helpers import (
     assert_json_error,
     catalogued_names,
@@ -188,7 +187,7 @@ def test_the_aws_backend_with_the_local_engine_makes_real_speech(local_engine, l
     words = len(STORY.split())
     assert 0.2 * words < made["duration"] < 1.0 * words
     data = stored_bytes(live_server.env, made["filename"])
-    decoded = miniaudio.decode(data, output_format=miniaudio.SampleFormat.SIGNED16)
+    decoded = decode_pcm(data)
     assert (decoded.sample_rate, decoded.nchannels) == (44100, 2)
     assert abs(decoded.num_frames / 44100 - made["duration"]) <= ONE_FRAME + 0.0005
     settled(live_server)
@@ -212,7 +211,7 @@ def test_a_story_typed_in_plays_is_listed_found_and_joins_a_queue(live_server, c
     assert played.status_code == 200
     assert played.headers["content-type"] == "audio/mpeg"
     assert int(played.headers["content-length"]) == story["size"] == len(played.content)
-    decoded = miniaudio.decode(played.content, output_format=miniaudio.SampleFormat.SIGNED16)
+    decoded = decode_pcm(played.content)
     assert (decoded.sample_rate, decoded.nchannels) == (44100, 2)
     assert abs(decoded.num_frames / 44100 - story["duration"]) <= ONE_FRAME + 0.0005
 
@@ -264,7 +263,7 @@ def test_a_story_typed_in_plays_is_listed_found_and_joins_a_queue(live_server, c
     assert {(h.version, h.layer, h.sample_rate, h.channels) for _, h in headers} == {
         ("1", 3, 44100, 2)
     }
-    decoded = miniaudio.decode(body, output_format=miniaudio.SampleFormat.SIGNED16)
+    decoded = decode_pcm(body)
     assert (decoded.sample_rate, decoded.nchannels) == (44100, 2)
     assert decoded.num_frames / 44100 == pytest.approx(queue["total_duration"], abs=2 * ONE_FRAME)
 

@@ -1,8 +1,8 @@
 """analyse_mp3 on real MP3s made here (lameenc; PyAV for files as FFmpeg writes them), with
 every tag and header frame an MP3 can carry: the duration a parent sees is what a decoder
-(miniaudio) plays, to within one frame; the audio byte span that queues join on is exactly the
-audio frames, nothing else; tags are read; and it is done with a few small reads, whatever the
-file's length."""
+(FFmpeg, through PyAV) plays, to within one frame; the audio byte span that queues join on is
+exactly the audio frames, nothing else; tags are read; and it is done with a few small reads,
+whatever the file's length."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import tracemalloc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import miniaudio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +22,7 @@ from smart_stream.audio.analysis import AudioAnalysis, analyse_file, analyse_mp3
 from smart_stream.audio.frames import FrameHeader, parse_frame_header
 from smart_stream.audio.ranged_file import RangedFile
 from smart_stream.domain.errors import NotMp3Error
-from tests.audio import make_mp3, make_mp3_with_pyav
+from tests.audio import decode_pcm, make_mp3, make_mp3_with_pyav
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -188,7 +187,7 @@ def analyse(data: bytes, *, chunk: int = 64 * KIB) -> tuple[AudioAnalysis, Reads
 
 def decoded_samples(data: bytes) -> int:
     """Sample frames (per channel) a real decoder plays from these bytes."""
-    return miniaudio.mp3_read_s16(data).num_frames
+    return decode_pcm(data).num_frames
 
 
 def one_frame(first: FrameHeader) -> float:
@@ -197,7 +196,7 @@ def one_frame(first: FrameHeader) -> float:
 
 
 def assert_plays_as_decoded(data: bytes, result: AudioAnalysis) -> None:
-    """The duration is what miniaudio plays from the whole file, within one frame."""
+    """The duration is what a decoder plays from the whole file, within one frame."""
     played = decoded_samples(data) / result.frame.sample_rate
     assert abs(result.info.duration - played) <= one_frame(result.frame), (
         f"duration {result.info.duration} s, a decoder plays {played:.4f} s"
@@ -370,7 +369,7 @@ def test_a_lame_header_with_encoder_delay_and_padding(kind, method, mode):
 
     assert result.info.bitrate_mode == mode
     played = decoded_samples(data)
-    assert played == len(frames(audio)) * 1152 - 576 - 1000, "miniaudio plays it gapless"
+    assert played == len(frames(audio)) * 1152 - 576 - 1000, "FFmpeg plays it gapless"
     assert_plays_as_decoded(data, result)
     assert_span(data, result, audio, len(lame))
     assert reads.scans == []

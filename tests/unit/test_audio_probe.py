@@ -6,7 +6,6 @@ import io
 import os
 import wave
 
-import miniaudio
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from smart_stream.audio.analysis import HEAD_WINDOW as SYNC_WINDOW
 from smart_stream.audio.analysis import analyse_upload
 from smart_stream.domain.errors import NotMp3Error
-from tests.audio import add_id3, make_mp3, pcm_tone
+from tests.audio import add_id3, decode_pcm, make_mp3, pcm_tone
 from tests.examples import examples
 
 
@@ -23,8 +22,8 @@ def probe(data: bytes):
 
 
 def decoded_seconds(data: bytes) -> float:
-    info = miniaudio.mp3_get_info(data)
-    return info.num_frames / info.sample_rate
+    decoded = decode_pcm(data)
+    return decoded.num_frames / decoded.sample_rate
 
 
 def test_a_tagged_house_format_file(mp3_bytes):

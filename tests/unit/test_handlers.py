@@ -301,15 +301,22 @@ def test_upload_url(app_env):
     assert body["method"] == "POST"
     assert body["expires_in"] > 0
     assert body["url"].startswith(("http://", "https://"))
-    assert body["fields"]["key"] == "story.mp3"
-    assert body["fields"]["Content-Type"] == "audio/mpeg"
+    assert body["fields"]["key"].startswith("incoming/")
+    assert body["fields"]["key"].endswith("/story.mp3")
+    assert body["fields"]["Content-Type"] == "application/octet-stream"
 
 
-def test_upload_url_for_an_existing_file_is_409(local_env):
+def test_upload_url_for_an_existing_file_is_409_unless_overwrite(local_env):
     put_story("story.mp3")
     reply = invoke("upload_url", event("http_upload_url.json"))
     assert reply.status == 409
     assert reply.json()["code"] == "audio_exists"
+    body = json.dumps({"filename": "story.m4a", "size": 1000})
+    assert invoke("upload_url", event("http_upload_url.json", body=body)).status == 409
+    body = json.dumps({"filename": "story.m4a", "size": 1000, "overwrite": True})
+    reply = invoke("upload_url", event("http_upload_url.json", body=body))
+    assert reply.status == 201
+    assert reply.json()["fields"]["key"].endswith("/story.m4a")
 
 
 @pytest.mark.parametrize(
@@ -355,7 +362,7 @@ def test_upload_url_with_missing_or_invalid_fields_is_422(local_env, payload):
     ("payload", "status"),
     [
         ({"filename": "../x.mp3", "size": 100}, 400),
-        ({"filename": "x.wav", "size": 100}, 400),
+        ({"filename": "x.txt", "size": 100}, 400),
         ({"filename": "x.mp3", "size": 5 * 1024**3 + 1}, 413),
     ],
 )
@@ -409,7 +416,7 @@ def test_upload_takes_the_filename_field_over_the_part_name(local_env, mp3_bytes
         (lambda mp3: multipart([("file", "notes.mp3", b"just some text " * 50)]), 415),
         (lambda mp3: multipart([("file", "empty.mp3", b"")]), 415),
         (lambda mp3: multipart([("file", "../evil.mp3", mp3)]), 400),
-        (lambda mp3: multipart([("file", "story.wav", mp3)]), 400),
+        (lambda mp3: multipart([("file", "story.txt", mp3)]), 400),
         (lambda mp3: multipart([("other", "story.mp3", mp3)]), 400),
         (lambda mp3: multipart([("file", "", mp3)]), 400),
         (lambda mp3: ("application/json", b'{"file": "story.mp3"}'), 415),

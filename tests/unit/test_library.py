@@ -25,7 +25,6 @@ from smart_stream.domain.errors import (
     AudioNotFoundError,
     InvalidFilenameError,
     InvalidQueryError,
-    NotMp3Error,
     PayloadTooLargeError,
     ServiceUnavailableError,
     UnprocessableError,
@@ -174,11 +173,12 @@ def test_the_size_limit_is_4_mib_exactly(env, mp3_bytes):
         pytest.param(make_mp3(1.0)[:100], id="truncated-mp3"),
     ],
 )
-def test_not_an_mp3_is_415_and_nothing_is_stored(env, data):
+def test_not_audio_is_415_naming_the_formats_and_nothing_is_stored(env, data):
     with pytest.raises(UnsupportedMediaTypeError) as caught:
         upload("story.mp3", data)
-    assert isinstance(caught.value, NotMp3Error)
     assert status_for(caught.value) == 415
+    for accepted in ("MP3", "M4A", "FLAC", "WAV", "Ogg", "WebM", "AIFF"):
+        assert accepted in caught.value.message
     assert_nothing_stored(env)
 
 
@@ -211,19 +211,19 @@ def test_overwrite_replaces_the_file_and_keeps_its_device_url(env, mp3_bytes):
     catalog.put_audio(revoked_twice)
     url_before = view(revoked_twice).url
 
-    replacement = make_mp3(1.0, sample_rate=22050, channels=1, bitrate=64, title="New")
+    replacement = make_mp3(1.0, bitrate=192, title="New")
     second = upload("story.mp3", replacement, overwrite=True)
 
     assert view(second).url == url_before
     assert view(second).url != view(first).url
     assert catalog.get_audio("story.mp3").credential_version == 3
     assert stored_bytes("story.mp3") == replacement
-    assert (second.title, second.sample_rate, second.channels) == ("New", 22050, 1)
+    assert (second.title, second.bitrate, second.channels) == ("New", 192000, 2)
     assert second.size == len(replacement)
     assert second.etag == services().storage.head("story.mp3").etag != first.etag
 
 
-@pytest.mark.parametrize("name", ["../story.mp3", "story.wav", ".story.mp3", "a/b.mp3"])
+@pytest.mark.parametrize("name", ["../story.mp3", "story.txt", ".story.mp3", "a/b.mp3"])
 def test_a_bad_filename_is_refused_before_anything_is_stored(env, mp3_bytes, name):
     with pytest.raises(InvalidFilenameError) as caught:
         upload(name, mp3_bytes)
@@ -467,14 +467,17 @@ def upload_url(filename: str, size: int):
     return upload_url_response(post)
 
 
-def test_upload_url_for_a_new_file(env):
-    response = upload_url("big story.mp3", 50_000_000)
+@pytest.mark.parametrize("name", ["big story.mp3", "big story.M4B", "cd.flac"])
+def test_upload_url_for_a_new_file_lands_under_incoming(env, name):
+    response = upload_url(name, 50_000_000)
     assert response.method == "POST"
     assert response.expires_in > 0
     assert response.url.startswith(("http://", "https://"))
-    assert response.fields["key"] == "big story.mp3"
-    assert response.fields["Content-Type"] == "audio/mpeg"
-    assert not services().storage.exists("big story.mp3")
+    key = response.fields["key"]
+    assert key.startswith("incoming/") and key.endswith("/" + name)
+    assert response.fields["Content-Type"] == "application/octet-stream"
+    assert not services().storage.exists(key)
+    assert list(services().storage.iter_objects()) == []
 
 
 def test_upload_url_for_an_existing_file_is_409(env, mp3_bytes):

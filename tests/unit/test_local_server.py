@@ -1,5 +1,5 @@
 """The local server's own parts: reading template.yaml, route order, API Gateway events,
-and S3 events for local writes."""
+and the bucket's events (as S3 sends them to EventBridge) for local writes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import io
 import json
 import textwrap
 from pathlib import Path
-from urllib.parse import unquote_plus
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -56,10 +55,9 @@ def test_template_routes_are_the_deployed_ones():
         ("/api/audio/{filename}", frozenset({"GET", "HEAD"})): "StreamAudioFunction",
         ("/api/streams/{name}/stream.mp3", frozenset({"GET", "HEAD"})): "QueueStreamFunction",
     }
-    subscribed: dict[str, set[str]] = {}
-    for subscription in template.s3_subscriptions:
-        subscribed.setdefault(subscription.function.logical_id, set()).update(subscription.events)
-    assert subscribed == {"ExtractMetadataFunction": {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}}
+    # The bucket's events reach functions through EventBridge rules (test_event_routing.py).
+    subscribed = {rule.function.logical_id for rule in template.event_rules}
+    assert subscribed == {"ExtractMetadataFunction", "ConvertAudioFunction"}
     # Every handler named in the template exists where the template says.
     for route in template.http_routes:
         module = route.function.handler.rpartition(".")[0]
@@ -81,7 +79,8 @@ def test_literal_routes_win_over_parameterised_ones():
 
 
 def _write_template(tmp_path: Path, handler_body: str) -> Path:
-    """A one-function template subscribed to the bucket, whose handler records its events."""
+    """A one-function template with a rule for the bucket's "Object Created" events, whose
+    handler records its events."""
     code = tmp_path / "fn"
     code.mkdir()
     (code / "app.py").write_text(textwrap.dedent(handler_body))
@@ -100,10 +99,14 @@ def _write_template(tmp_path: Path, handler_body: str) -> Path:
                   Handler: app.lambda_handler
                   Events:
                     Created:
-                      Type: S3
+                      Type: EventBridgeRule
                       Properties:
-                        Bucket: !Ref Bucket
-                        Events: s3:ObjectCreated:*
+                        Pattern:
+                          source: [aws.s3]
+                          detail-type: [Object Created]
+                          detail:
+                            bucket:
+                              name: [!Ref Bucket]
             """
         )
     )
@@ -111,7 +114,7 @@ def _write_template(tmp_path: Path, handler_body: str) -> Path:
 
 
 def test_local_writes_reach_subscribed_functions_as_s3_events(tmp_path, local_env):
-    # Given a template that subscribes a function to ObjectCreated only
+    # Given a template whose rule sends a function "Object Created" only
     log = tmp_path / "events.jsonl"
     template = _write_template(
         tmp_path,
@@ -129,15 +132,15 @@ def test_local_writes_reach_subscribed_functions_as_s3_events(tmp_path, local_en
         services.storage.put("Gute Nacht + ü.mp3", io.BytesIO(b"\xff\xfb" * 100))
         services.storage.delete("Gute Nacht + ü.mp3")
         app.state.dispatcher.drain()
-    # Then the function got exactly one real-shaped ObjectCreated event (not the delete)
+    # Then the function got exactly one real-shaped "Object Created" event (not the delete)
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(events) == 1
-    record = events[0]["Records"][0]
-    assert record["eventSource"] == "aws:s3"
-    assert record["eventName"] == "ObjectCreated:Put"
-    assert unquote_plus(record["s3"]["object"]["key"]) == "Gute Nacht + ü.mp3"
-    assert record["s3"]["object"]["size"] == 200
-    assert record["s3"]["bucket"]["name"]
+    (event,) = events
+    assert (event["source"], event["detail-type"]) == ("aws.s3", "Object Created")
+    assert event["detail"]["object"]["key"] == "Gute Nacht + ü.mp3"
+    assert event["detail"]["object"]["size"] == 200
+    assert event["detail"]["object"]["sequencer"]
+    assert event["detail"]["bucket"]["name"] == "local-audio"
 
 
 def test_a_failing_subscriber_is_retried_then_left(tmp_path, local_env):
@@ -151,7 +154,7 @@ def test_a_failing_subscriber_is_retried_then_left(tmp_path, local_env):
             raise RuntimeError("boom")
         """,
     )
-    dispatcher = S3EventDispatcher(read_template(template).s3_subscriptions)
+    dispatcher = S3EventDispatcher(read_template(template).event_rules)
     dispatcher.start()
     info = ObjectInfo("a.mp3", 1, '"e"', None)  # type: ignore[arg-type]
     dispatcher("ObjectCreated", info)
@@ -167,11 +170,19 @@ def test_sequencers_only_grow():
     assert len(set(values)) == len(values)
 
 
-def test_s3_event_keys_are_url_encoded_like_s3():
+def test_s3_event_keys_are_as_stored_as_in_eventbridge():
+    """S3 URL-encodes keys in its own notifications, but not in its events to EventBridge."""
     info = ObjectInfo("a b+c ü.mp3", 5, '"abc"', None)  # type: ignore[arg-type]
-    record = s3_event("ObjectCreated", info, "01")["Records"][0]
-    assert record["s3"]["object"]["key"] == "a+b%2Bc+%C3%BC.mp3"
-    assert record["s3"]["object"]["eTag"] == "abc"
+    event = s3_event("ObjectCreated", info, "01")
+    assert event["detail"]["object"] == {
+        "key": "a b+c ü.mp3",
+        "size": 5,
+        "etag": "abc",
+        "sequencer": "01",
+    }
+    deleted = s3_event("ObjectRemoved", info, "02")
+    assert deleted["detail-type"] == "Object Deleted"
+    assert deleted["detail"]["object"] == {"key": "a b+c ü.mp3", "sequencer": "02"}
 
 
 def test_requests_become_api_gateway_v2_events(local_env):
@@ -376,12 +387,14 @@ def test_the_template_stream_is_keys_only_as_the_local_records():
 
 def test_scheduled_functions_run_once_when_asked_on_the_same_worker(monkeypatch):
     template = read_template(ROOT / "template.yaml")
-    assert [f.logical_id for f in template.schedules] == ["PackQueueFunction"]
+    scheduled = {f.logical_id: f for f in template.schedules}
+    assert set(scheduled) == {"PackQueueFunction", "ConvertAudioFunction"}
     calls: list[dict] = []
     monkeypatch.setattr(
         stream_events, "load_handler", lambda function: lambda event, ctx: calls.append(event)
     )
-    dispatcher = CatalogStreamDispatcher([_fake_subscription()], template.schedules)
+    # (ConvertAudioFunction's schedule runs on its own bucket-event worker: test_event_routing.py)
+    dispatcher = CatalogStreamDispatcher([_fake_subscription()], [scheduled["PackQueueFunction"]])
     dispatcher.start()
     try:
         dispatcher(created())

@@ -1,6 +1,7 @@
-"""The metadata pipeline on both backends: an object lands in storage (or leaves it), an
-S3-shaped event reaches extract_metadata, and the catalogue ends up saying what the file
-is, once, whatever the order and number of the events, having read only a few blocks."""
+"""The metadata pipeline on both backends: an object lands in storage (or leaves it), S3's
+event (as EventBridge delivers it) reaches extract_metadata, and the catalogue ends up saying
+what the file is, once, whatever the order and number of the events, having read only a few
+blocks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -136,27 +136,25 @@ def searched(query: str) -> list[str]:
 
 
 def s3_put_event(info: ObjectInfo, sequencer: str, bucket: str) -> dict[str, Any]:
-    """events/s3_put.json with this object's bucket, key (URL-encoded as S3 sends it), size,
-    eTag (S3 sends it without quotes), sequencer and time."""
+    """events/s3_put.json ("Object Created", as S3 sends it to EventBridge) with this
+    object's bucket, key (as stored: EventBridge's events do not URL-encode it), size, etag
+    (without quotes), sequencer and time (whole seconds)."""
     event = copy.deepcopy(json.loads((EVENTS / "s3_put.json").read_text()))
-    record = event["Records"][0]
-    record["eventTime"] = (
-        info.last_modified.astimezone(UTC).isoformat(timespec="milliseconds")
-    ).replace("+00:00", "Z")
-    record["s3"]["bucket"]["name"] = bucket
-    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    record["s3"]["object"].update(
-        key=quote_plus(info.name), size=info.size, eTag=info.etag.strip('"'), sequencer=sequencer
+    event["time"] = info.last_modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["resources"] = [f"arn:aws:s3:::{bucket}"]
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"].update(
+        key=info.name, size=info.size, etag=info.etag.strip('"'), sequencer=sequencer
     )
     return event
 
 
 def s3_delete_event(name: str, sequencer: str, bucket: str) -> dict[str, Any]:
+    """events/s3_delete.json ("Object Deleted") for this key."""
     event = copy.deepcopy(json.loads((EVENTS / "s3_delete.json").read_text()))
-    record = event["Records"][0]
-    record["s3"]["bucket"]["name"] = bucket
-    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    record["s3"]["object"].update(key=quote_plus(name), sequencer=sequencer)
+    event["resources"] = [f"arn:aws:s3:::{bucket}"]
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"].update(key=name, sequencer=sequencer)
     return event
 
 
@@ -369,14 +367,15 @@ NAMES = [
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_handler_with_url_encoded_keys(app_env, extract, name):
-    """Given S3's events for a key with spaces, '+', '%' or non-ASCII (URL-encoded, spaces
-    as '+'), when the real handler takes them, then the record is under the real name, and
-    the delete event removes it."""
+def test_handler_with_keys_as_stored(app_env, extract, name):
+    """Given S3's events through EventBridge for a key with spaces, '+', '%' or non-ASCII
+    (as stored: EventBridge's events do not URL-encode keys, so nothing is decoded, and a '+'
+    stays a '+'), when the real handler takes them, then the record is under the real name,
+    and the delete event removes it."""
     data = make_mp3(1.0, title="Named")
     info = store(name, data)
     put = s3_put_event(info, next_sequencer(), bucket_of(app_env))
-    assert " " not in put["Records"][0]["s3"]["object"]["key"]
+    assert put["detail"]["object"]["key"] == name
 
     assert extract(put, FakeContext()) == {"handled": 1}
 
@@ -399,10 +398,10 @@ def test_handler_with_url_encoded_keys(app_env, extract, name):
 
 
 def test_the_sample_events_as_generated(app_env, extract):
-    """events/s3_put.json's key decodes to the name it was made for."""
+    """events/s3_put.json's key is the name it was made for, as stored."""
     sample = json.loads((EVENTS / "s3_put.json").read_text())
     name = "Bedtime Story ü.mp3"
-    assert sample["Records"][0]["s3"]["object"]["key"] == quote_plus(name)
+    assert sample["detail"]["object"]["key"] == name
     info = store(name, make_mp3(0.5))
     extract(s3_put_event(info, "006955B884A1B2C3D4", bucket_of(app_env)), FakeContext())
     assert listed() == [name]
@@ -413,18 +412,56 @@ def test_the_sample_events_as_generated(app_env, extract):
     assert listed("all") == []
 
 
-def test_one_event_with_several_records(app_env, extract):
-    a = store("a.mp3", make_mp3(0.5))
-    b = store("b.mp3", make_mp3(0.5))
-    event = s3_put_event(a, next_sequencer(), bucket_of(app_env))
-    event["Records"] += s3_put_event(b, next_sequencer(), bucket_of(app_env))["Records"]
-    assert extract(event, FakeContext()) == {"handled": 2}
-    assert listed() == ["a.mp3", "b.mp3"]
+def test_the_sample_events_created_twice_replaced_late_and_deleted(app_env, extract):
+    """The sample events, as EventBridge may deliver them: one object an event, at least
+    once, in any order. Given a file and its "Object Created" event, when the event comes
+    twice, then one record; when the file is replaced, its event handled, and the first
+    event comes again late (an older sequencer), then the record stays the new version; when
+    it is deleted and the "Object Deleted" event handled, then it is gone, and a late
+    "Object Created" does not bring it back."""
+    bucket = bucket_of(app_env)
+    name = "Bedtime Story ü.mp3"
+    first = store(name, make_mp3(0.5, title="First"))
+    put_first = s3_put_event(first, "006955B884A1B2C3D4", bucket)
+    assert extract(put_first, FakeContext()) == {"handled": 1}
+    record = catalogued(name)
+    assert record is not None and record.title == "First"
+    assert extract(put_first, FakeContext()) == {"handled": 1}
+    assert catalogued(name) == record, "a duplicate changes nothing"
+
+    second = store(name, make_mp3(0.7, title="Second"))
+    put_second = s3_put_event(second, "006955B9000000000A", bucket)
+    extract(put_second, FakeContext())
+    extract(put_first, FakeContext())  # late, with an older sequencer
+    replaced = catalogued(name)
+    assert replaced is not None and (replaced.title, replaced.etag) == ("Second", second.etag)
+
+    services().storage.delete(name)
+    delete = s3_delete_event(name, "006955B9E8F1E2D3C4", bucket)
+    assert extract(delete, FakeContext()) == {"handled": 1}
+    assert catalogued(name) is None
+    extract(put_second, FakeContext())  # late again, after the delete
+    assert catalogued(name) is None
+    assert listed("all") == []
+
+
+def test_events_the_rule_does_not_send_are_ignored(app_env, extract):
+    """Only "Object Created" and "Object Deleted" reach the function (its rule): anything
+    else, were it invoked with it, is left alone."""
+    info = store("restored.mp3", make_mp3(0.5))
+    event = s3_put_event(info, next_sequencer(), bucket_of(app_env))
+    event["detail-type"] = "Object Restore Completed"
+    assert extract(event, FakeContext()) == {"handled": 0}
+    assert catalogued("restored.mp3") is None
 
 
 def test_keys_that_are_not_audio_files_are_ignored(app_env, extract):
+    """Uploads waiting to be converted and packs never reach the function (its rule leaves
+    them out); nor would they be catalogued if they did."""
     bucket = bucket_of(app_env)
-    for key in ("notes.txt", ".hidden.mp3"):
+    incoming = "incoming/" + "0" * 32 + "/story.mp3"
+    pack = "packs/bedtime/" + "1" * 32 + ".mp3"
+    for key in ("notes.txt", ".hidden.mp3", incoming, pack):
         event = s3_put_event(ObjectInfo(key, 10, '"abc"', datetime.now(UTC)), "01", bucket)
         assert extract(event, FakeContext()) == {"handled": 1}
         extract(s3_delete_event(key, "02", bucket), FakeContext())

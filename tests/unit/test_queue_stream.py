@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import miniaudio
 import pytest
 from starlette.testclient import TestClient
 
@@ -36,7 +35,7 @@ from smart_stream.domain.records import PlayMode, QueueRecord
 from smart_stream.http.views import Queue, Views
 from smart_stream.ports import ObjectStream
 from smart_stream.settings import Settings
-from tests.audio import add_id3, make_mp3
+from tests.audio import add_id3, decode_pcm, make_mp3
 from tests.conftest import TOKEN
 
 BASE = "http://testserver"
@@ -150,7 +149,7 @@ def assert_clean_audio(audio: bytes) -> None:
 
 
 def decode_frames(data: bytes) -> int:
-    return miniaudio.decode(data, output_format=miniaudio.SampleFormat.SIGNED16).num_frames
+    return decode_pcm(data).num_frames
 
 
 # --- The app under test ---------------------------------------------------------------------

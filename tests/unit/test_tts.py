@@ -13,7 +13,6 @@ import struct
 import xml.etree.ElementTree as ET
 from typing import Any
 
-import miniaudio
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
@@ -39,7 +38,7 @@ from smart_stream.http.views import AudioFile, Views
 from smart_stream.ports import ObjectInfo, Pcm, SpeechEngine, Voice
 from smart_stream.services.pipeline import Pipeline
 from smart_stream.services.tts import MAX_TEXT_CHARS, Stories
-from tests.audio import make_mp3
+from tests.audio import decode_pcm, make_mp3
 from tests.contract import AUDIO_FILE_FIELDS
 from tests.lambda_functions import FakeContext, event, handler, with_path
 
@@ -137,7 +136,7 @@ def assert_house_format(data: bytes) -> float:
     tagged = MP3(io.BytesIO(data)).info
     assert (tagged.version, tagged.layer, tagged.sample_rate, tagged.channels) == (1, 3, 44100, 2)
     assert tagged.bitrate == 128000
-    decoded = miniaudio.decode(data, output_format=miniaudio.SampleFormat.SIGNED16)
+    decoded = decode_pcm(data)
     assert (decoded.sample_rate, decoded.nchannels) == (44100, 2)
     seconds = decoded.num_frames / 44100
     assert abs(seconds - info.duration) <= ONE_FRAME + 0.0005, (seconds, info.duration)
@@ -364,7 +363,7 @@ def test_parts_join_without_gaps_at_any_rate(local_env, rate):
     assert parts * 0.25 <= decoded_seconds <= parts * 0.25 + 2 * ONE_FRAME
     assert abs(made.duration - decoded_seconds) <= ONE_FRAME + 0.0005
     # No silence at a join: every 10 ms of the middle is loud, on both channels alike.
-    decoded = miniaudio.decode(data, output_format=miniaudio.SampleFormat.SIGNED16)
+    decoded = decode_pcm(data)
     samples = decoded.samples
     window = 441
     for start in range(44100 // 10, len(samples) // 2 - 44100 // 10, window):

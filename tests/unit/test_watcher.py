@@ -30,7 +30,7 @@ ONE_FRAME = 1152 / 44100 + 0.0005
 
 class Recorder:
     """An emit function that remembers what it was told, then hands it on (to the real
-    S3-event dispatcher, so the real extract_metadata handler catalogues it)."""
+    bucket-event dispatcher, so the real extract_metadata handler catalogues it)."""
 
     def __init__(self, forward=None) -> None:
         self.events: list[tuple[str, str]] = []
@@ -59,9 +59,9 @@ def app(local_env) -> Services:
 
 @pytest.fixture
 def dispatcher(app) -> Iterator[S3EventDispatcher]:
-    subscriptions = read_template(ROOT / "template.yaml").s3_subscriptions
-    assert subscriptions, "extract_metadata is subscribed to the bucket in template.yaml"
-    events = S3EventDispatcher(subscriptions)
+    rules = read_template(ROOT / "template.yaml").event_rules
+    assert rules, "extract_metadata has a rule for the bucket's events in template.yaml"
+    events = S3EventDispatcher(rules)
     events.start()
     yield events
     events.stop()

@@ -15,8 +15,9 @@ function is allowed only to defer a heavy library, so that a function that never
 does not pay for it at its cold start. These are all of them: boto3 and
 botocore (the AWS adapters, imported by the builders here, and their clients), Powertools'
 parameters (Secrets Manager), the speech engines (eSpeak NG's library; Polly's adapter),
-lameenc and miniaudio (``audio.house_format``), mutagen (``audio``), httpx (the Yoto
-client), cryptography (the Yoto token store) and python-multipart (``http.multipart``).
+PyAV and lameenc (``audio.house_format``, ``audio.formats``, ``audio.convert``: only in the
+functions that carry the audio layer), mutagen (``audio``), httpx (the Yoto client),
+cryptography (the Yoto token store) and python-multipart (``http.multipart``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from smart_stream.device.context import DeviceContext
     from smart_stream.ports import Catalog, Secrets, SpeechEngine, Storage, YotoApi
     from smart_stream.services.access import Access
+    from smart_stream.services.conversions import Conversions
     from smart_stream.services.layouts import Layouts
     from smart_stream.services.library import Library
     from smart_stream.services.packs import Packs
@@ -223,10 +225,23 @@ class Services:
         return Versions(self.storage, self.catalog, self.queues)
 
     @built
+    def conversions(self) -> Conversions:
+        from smart_stream.services.conversions import Conversions
+
+        return Conversions(
+            self.storage,
+            self.catalog,
+            self.versions,
+            max_seconds=self.settings.convert_max_seconds,
+            wall_clock=self.wall_clock,
+            clock=self.clock,
+        )
+
+    @built
     def library(self) -> Library:
         from smart_stream.services.library import Library
 
-        return Library(self.storage, self.catalog, self.versions, self.queues)
+        return Library(self.storage, self.catalog, self.versions, self.queues, self.conversions)
 
     @built
     def pipeline(self) -> Pipeline:

@@ -47,6 +47,11 @@ class Settings(BaseModel):
     #: How long a device route may trust a catalogue record it read (revocation delay).
     device_cache_seconds: float = Field(default=5.0, ge=0)
 
+    #: The longest input converted to the house format (seconds). A conversion runs at 65x
+    #: real time on one x86 core (issue 11's measurement); the function may run 900 s, so
+    #: 8 hours leaves a 2x margin. Longer inputs end ``invalid`` ("too long").
+    convert_max_seconds: float = Field(default=8 * 3600.0, gt=0)
+
     # Text to speech: Polly, or eSpeak NG offline. Default: Polly where the audio is in S3.
     tts_engine: Literal["polly", "local"] | None = None
 

@@ -49,6 +49,12 @@ class FrameHeader:
             return 17 if self.channels == 1 else 32
         return 9 if self.channels == 1 else 17
 
+    @property
+    def is_house(self) -> bool:
+        """MPEG-1 Layer III at 44.1 kHz with two channels: the house format's stream (any
+        bitrate, CBR or VBR), so the file joins every queue as it is, byte for byte."""
+        return (self.version, self.layer, self.sample_rate, self.channels) == ("1", 3, 44100, 2)
+
     def same_stream(self, other: FrameHeader) -> bool:
         """Whether two frames can belong to one stream (and so be joined)."""
         return (self.version, self.layer, self.sample_rate, self.channels) == (

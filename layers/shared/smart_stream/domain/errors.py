@@ -172,3 +172,26 @@ class YotoNotConfiguredError(ConflictError):
 
 class NoCardError(NotFoundError):
     code = "no_card"
+
+
+# Any audio in ---------------------------------------------------------------------------------
+
+
+class UnsupportedAudioError(UnsupportedMediaTypeError):
+    """Not audio in a format Smart Stream takes (or no audio at all); the message names the
+    accepted formats."""
+
+    code = "unsupported_audio"
+
+
+class ConversionError(SmartStreamError):
+    """A conversion to the house MP3 that cannot be done. ``reason`` says why in words (a
+    record's ``status_reason``); ``kind`` is the machine word: "corrupt", "no_audio",
+    "unsupported_codec", "unsupported_format", "too_long" or "failed"."""
+
+    code = "conversion_failed"
+
+    def __init__(self, reason: str, *, kind: str = "failed") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind

@@ -1,4 +1,4 @@
-"""Reading a multipart upload: field ``file`` (the MP3) and optional ``filename``."""
+"""Reading a multipart upload: field ``file`` (the audio) and optional ``filename``."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def parse_upload(content_type: str, body: bytes) -> UploadedFile:
 
     if not content_type.lower().startswith("multipart/form-data"):
         raise UnsupportedMediaTypeError(
-            "Send the file as multipart/form-data with the MP3 in a field named 'file'."
+            "Send the file as multipart/form-data with the audio in a field named 'file'."
         )
     fields: dict[bytes, bytes | None] = {}
     files: dict[bytes, Any] = {}

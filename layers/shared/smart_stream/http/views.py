@@ -50,6 +50,7 @@ class UploadUrlRequest(BaseModel):
 
     filename: str
     size: int = Field(gt=0)
+    overwrite: bool = False
 
 
 class UploadUrlResponse(BaseModel):

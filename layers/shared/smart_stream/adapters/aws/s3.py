@@ -42,6 +42,8 @@ _PACK_TRANSFER = TransferConfig(
     multipart_threshold=_PACK_PART, multipart_chunksize=_PACK_PART, max_concurrency=4
 )
 
+#: The content type an upload URL's form sends (the upload is judged by its content).
+UPLOAD_CONTENT_TYPE = "application/octet-stream"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _CHANGED = {"412", "PreconditionFailed"}
 
@@ -284,11 +286,15 @@ class S3Storage:
     def presigned_post(
         self, name: str, *, max_size: int, expires_in: int, base_url: str
     ) -> PresignedPost:
+        # Whatever the file is, it is judged by its content once it has arrived.
         post = self.client.generate_presigned_post(
             Bucket=self.bucket,
-            Key=validate_filename(name),
-            Fields={"Content-Type": "audio/mpeg"},
-            Conditions=[["content-length-range", 1, max_size], {"Content-Type": "audio/mpeg"}],
+            Key=_writable(name),
+            Fields={"Content-Type": UPLOAD_CONTENT_TYPE},
+            Conditions=[
+                ["content-length-range", 1, max_size],
+                {"Content-Type": UPLOAD_CONTENT_TYPE},
+            ],
             ExpiresIn=expires_in,
         )
         return PresignedPost(url=post["url"], fields=dict(post["fields"]))

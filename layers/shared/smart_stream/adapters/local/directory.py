@@ -248,8 +248,10 @@ class LocalDirectoryStorage:
     ) -> PresignedPost:
         if self._upload_signer is None:
             raise RuntimeError("local uploads need a signer")
+        if not is_incoming_key(name):
+            validate_filename(name)
         return self._upload_signer(
-            validate_filename(name), max_size=max_size, expires_in=expires_in, base_url=base_url
+            name, max_size=max_size, expires_in=expires_in, base_url=base_url
         )
 
 

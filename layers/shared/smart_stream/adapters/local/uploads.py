@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 
 from smart_stream.domain.errors import ForbiddenError
-from smart_stream.domain.names import validate_filename
+from smart_stream.domain.names import is_pack_key, validate_storage_key
 from smart_stream.ports import PresignedPost, Secrets
 
 LOCAL_UPLOAD_PATH = "/api/audio/local-upload"
+#: What the form sends as the file's type: the upload is judged by its content, as on S3.
+UPLOAD_CONTENT_TYPE = "application/octet-stream"
 
 
 class LocalUploadForms:
@@ -35,7 +37,7 @@ class LocalUploadForms:
             url=base_url.rstrip("/") + LOCAL_UPLOAD_PATH,
             fields={
                 "key": name,
-                "Content-Type": "audio/mpeg",
+                "Content-Type": UPLOAD_CONTENT_TYPE,
                 "policy": policy,
                 "signature": self._sign(policy),
             },
@@ -55,6 +57,9 @@ class LocalUploadForms:
             raise ForbiddenError("The upload form has expired; ask for a new upload URL.")
         if fields.get("key") != document["key"]:
             raise ForbiddenError("The upload form's key does not match its policy.")
-        if fields.get("Content-Type", "audio/mpeg") != "audio/mpeg":
-            raise ForbiddenError("The upload form allows only Content-Type audio/mpeg.")
-        return validate_filename(document["key"]), int(document["max_size"])
+        if fields.get("Content-Type", UPLOAD_CONTENT_TYPE) != UPLOAD_CONTENT_TYPE:
+            raise ForbiddenError(f"The upload form allows only Content-Type {UPLOAD_CONTENT_TYPE}.")
+        key = document["key"]
+        if is_pack_key(key):
+            raise ForbiddenError("The upload form's key is not an upload's.")
+        return validate_storage_key(key), int(document["max_size"])

@@ -1,0 +1,52 @@
+"""ConvertAudioFunction: uploads kept under ``incoming/`` become house MP3s in the library.
+
+Two triggers:
+- the bucket's "Object Created" events, through EventBridge, for ``incoming/`` keys only
+  (the template's rule): ``Conversions.convert_incoming`` copies a house MP3 to its library
+  name, or converts anything else, and removes the source; the metadata function then
+  catalogues the MP3 as any other. EventBridge delivers at least once and in any order, but
+  an upload's key is its own (``incoming/<id>/``, written once), so no sequencer is needed:
+  a retried event starts again from the start, and one that comes twice, or after a delete
+  or a newer upload won, finds no record waiting for that upload, which is then removed;
+- an hourly schedule (an EventBridge "Scheduled Event"): ``Conversions.sweep`` marks
+  conversions whose heartbeat stopped (a timeout, an out-of-memory kill) invalid, and
+  converts non-house MP3s in the library in place.
+
+A failing conversion is recorded on its file (``invalid``, with the reason); only a failing
+service raises, for Lambda to retry and then hand to the on-failure destination.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
+
+from smart_stream.bootstrap import services
+from smart_stream.domain.names import INCOMING_PREFIX
+from smart_stream.http.resolver import logger
+from smart_stream.ports import ObjectInfo
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    root = services()
+    root.migrate()  # this function writes the catalogue: its schema comes forward first
+    if event.get("detail-type") == "Scheduled Event":
+        root.conversions.sweep()
+        return {"swept": True}
+    s3 = S3EventBridgeNotificationEvent(event)
+    s3_object = s3.detail.object
+    # The key as stored (not URL-encoded in EventBridge's S3 events; see extract_metadata).
+    key: str = s3_object["key"]
+    if s3.detail_type != "Object Created" or not key.startswith(INCOMING_PREFIX):
+        logger.info("not an upload to convert", extra={"key": key})
+        return {"handled": 0}
+    upload = ObjectInfo(
+        name=key,
+        size=s3_object.size or 0,
+        etag=f'"{s3_object.etag}"',  # EventBridge's is unquoted; an ObjectInfo's is quoted
+        last_modified=datetime.fromisoformat(s3.time.replace("Z", "+00:00")),
+    )
+    logger.info("converting", extra={"key": key, "sequencer": s3_object.sequencer})
+    root.conversions.convert_incoming(upload)
+    return {"handled": 1}

@@ -1,0 +1,264 @@
+"""Any audio in: an upload that is not already a house MP3 waits under ``incoming/`` while a
+``converting`` record stands for it in the library; ``ConvertAudioFunction`` (a worker of its
+own locally) turns it into the house format and stores the result through ``Versions``.
+
+A record names the one upload it waits for (``source_key``), and every write of the
+conversion is conditional on that: a delete, or a newer upload, during a conversion wins, and
+a deleted file never comes back. A conversion killed part-way (a timeout or an out-of-memory
+kill runs no cleanup) stops saying how far it has come, and ``sweep`` marks it invalid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO, cast
+
+from smart_stream.audio.analysis import analyse_upload
+from smart_stream.audio.convert import convert
+from smart_stream.audio.formats import Probe, probe
+from smart_stream.audio.ranged_file import RangedFile
+from smart_stream.domain.errors import (
+    AudioExistsError,
+    AudioNotFoundError,
+    ConversionError,
+    NotMp3Error,
+    ObjectChangedError,
+    SmartStreamError,
+    UnsupportedMediaTypeError,
+)
+from smart_stream.domain.names import incoming_key, is_incoming_key, library_name
+from smart_stream.domain.records import AudioRecord, AudioStatus
+from smart_stream.ports import Catalog, ObjectInfo, Storage
+from smart_stream.services.versions import Versions
+
+logger = logging.getLogger("smart_stream.conversions")
+
+#: Reads of an upload being converted: ranged reads of 1 MiB (on S3, a GET each), eight of
+#: them cached, so memory stays flat whatever the upload's length.
+READ_BLOCK = 1024 * 1024
+#: A converted file is spooled to disk past this size, never held whole in memory.
+_SPOOL_BYTES = 8 * 1024 * 1024
+#: A conversion silent for this long is taken for dead (its function was stopped).
+STALE_SECONDS = 300.0
+#: What an upload waiting for its conversion is stored as (it is judged by its content).
+UPLOAD_TYPE = "application/octet-stream"
+
+
+class _Superseded(Exception):
+    """The record stopped waiting for this upload mid-way (deleted, or replaced)."""
+
+
+class Conversions:
+    def __init__(
+        self,
+        storage: Storage,
+        catalog: Catalog,
+        versions: Versions,
+        *,
+        max_seconds: float,
+        wall_clock: Callable[[], float],
+        clock: Callable[[], float],
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self.storage = storage
+        self.catalog = catalog
+        self.versions = versions
+        self.max_seconds = max_seconds
+        self.wall_clock = wall_clock
+        self.clock = clock
+        self.new_id = new_id
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall_clock(), UTC)
+
+    # An upload arrives ---------------------------------------------------------------------
+
+    def accept(
+        self, upload_name: str, source: BinaryIO, found: Probe, *, overwrite: bool
+    ) -> AudioRecord:
+        """Keep an upload that needs converting under ``incoming/`` and catalogue it as
+        ``converting``. 409 when its library name exists (or is being converted) and not
+        ``overwrite``. Nothing is left behind when the catalogue refuses."""
+        name = library_name(upload_name)
+        previous = self.catalog.get_audio(name)
+        if not overwrite and (previous is not None or self.storage.exists(name)):
+            raise AudioExistsError(name)
+        key = incoming_key(self.new_id(), upload_name)
+        source.seek(0)
+        upload = self.storage.put(key, source, overwrite=False, content_type=UPLOAD_TYPE)
+        try:
+            return self._wait_for(upload, found, previous)
+        except Exception:
+            self._remove(key)
+            raise
+
+    def _wait_for(
+        self, upload: ObjectInfo, found: Probe, previous: AudioRecord | None
+    ) -> AudioRecord:
+        """The ``converting`` record that waits for ``upload``: it takes the library name
+        over, keeping what belongs to the name (its device URL). An upload the name waited
+        for until now is dropped: its conversion, if under way, stops at its next step."""
+        name = library_name(upload.name.rsplit("/", 1)[1])
+        info = ObjectInfo(name, upload.size, upload.etag, upload.last_modified)
+        record = self.versions.record_for(info, None, None, previous).model_copy(
+            update={
+                "status": AudioStatus.CONVERTING,
+                "status_reason": None,
+                "source_format": found.source_format,
+                "source_key": upload.name,
+                "duration": found.duration,
+                "heartbeat_at": self._now(),
+                "progress": 0.0 if found.duration else None,
+            }
+        )
+        self.catalog.put_audio(record)
+        if previous is not None and previous.source_key and previous.source_key != upload.name:
+            self._remove(previous.source_key)
+        return record
+
+    # The conversion --------------------------------------------------------------------------
+
+    def _waiting(self, name: str, key: str) -> AudioRecord | None:
+        record = self.catalog.get_audio(name)
+        if record is None or record.status is not AudioStatus.CONVERTING:
+            return None
+        return record if record.source_key == key else None
+
+    def convert_incoming(
+        self, info: ObjectInfo, *, sequencer: str | None = None
+    ) -> AudioRecord | None:
+        """Convert the upload ``info`` names into the house MP3 of its library name, then
+        remove the upload. The record that waits for it says where it goes; an upload no
+        record waits for came through an upload URL, and is checked first: a house MP3 is
+        copied as it is (the metadata pipeline catalogues it), anything else waits for its
+        conversion like a direct upload. None when there is nothing (more) to do: the upload
+        is gone (the event came twice, or a delete or a newer upload won), or it failed.
+        (Each upload has a key of its own, written once: its events need no ordering, and
+        ``sequencer`` is not needed.)"""
+        key = info.name
+        if not is_incoming_key(key):
+            return None
+        name = library_name(key.rsplit("/", 1)[1])
+        try:
+            record = self._waiting(name, key) or self._claim(info)
+        except (AudioNotFoundError, ObjectChangedError):
+            return None  # the upload is gone already: whoever removed it took over
+        if record is None:
+            return None
+        try:
+            stored = self._convert(record, info)
+        except _Superseded:
+            stored = None
+        except ConversionError as exc:
+            self._give_up(record, exc.reason)
+            return None
+        except (AudioNotFoundError, ObjectChangedError):
+            return None  # the upload is gone already: whoever removed it took over
+        self._remove(key)
+        return stored
+
+    def _reader(self, key: str, etag: str, size: int) -> BinaryIO:
+        """The upload as a seekable file, over ranged reads of exactly this version."""
+
+        def fetch(start: int, end: int) -> bytes:
+            return b"".join(self.storage.open_range(key, start, end, if_match=etag))
+
+        return cast(BinaryIO, RangedFile(fetch, size, block_size=READ_BLOCK, max_blocks=8))
+
+    def _claim(self, info: ObjectInfo) -> AudioRecord | None:
+        """An upload that came through an upload URL: a house MP3 is copied into the library
+        as it is; other audio waits for its conversion; anything else is removed (shown as
+        ``invalid`` with why, unless the name already holds a file)."""
+        key = info.name
+        upload = self.storage.head(key)  # AudioNotFoundError: nothing left to do
+        name = library_name(key.rsplit("/", 1)[1])
+        source = self._reader(key, upload.etag, upload.size)
+        try:
+            house = analyse_upload(source).frame.is_house
+        except NotMp3Error:
+            house = False
+        if house:
+            self.storage.copy(key, name)
+            self._remove(key)
+            return None
+        previous = self.catalog.get_audio(name)
+        try:
+            found = probe(source)
+        except (UnsupportedMediaTypeError, ConversionError) as exc:
+            if previous is None:
+                refused = ObjectInfo(name, upload.size, upload.etag, upload.last_modified)
+                self.catalog.put_audio(self.versions.record_for(refused, None, exc.message, None))
+            self._remove(key)
+            return None
+        return self._wait_for(upload, found, previous)
+
+    def _convert(self, record: AudioRecord, info: ObjectInfo) -> AudioRecord | None:
+        key = cast(str, record.source_key)
+        etag = info.etag if info.etag.startswith('"') else f'"{info.etag}"'
+        source = self._reader(key, etag, info.size)
+
+        def progress(fraction: float | None) -> None:
+            # At most every few seconds of work (``convert`` paces it): the heartbeat that
+            # tells a live conversion from one that was killed.
+            beat = {"progress": fraction, "heartbeat_at": self._now()}
+            if not self.catalog.put_audio(record.model_copy(update=beat), if_source=key):
+                raise _Superseded
+
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spooled:
+            out = cast(BinaryIO, spooled)
+            converted = convert(
+                source, out, max_seconds=self.max_seconds, progress=progress, clock=self.clock
+            )
+            if self._waiting(record.filename, key) is None:
+                return None
+            analysis = analyse_upload(out)
+            return self.versions.store(
+                record.filename,
+                out,
+                analysis,
+                overwrite=True,
+                extra={"source_format": converted.source_format},
+                if_source=key,
+            )
+
+    def _give_up(self, record: AudioRecord, reason: str) -> None:
+        failed = record.model_copy(
+            update={
+                "status": AudioStatus.INVALID,
+                "status_reason": reason,
+                "progress": None,
+                "source_key": None,
+            }
+        )
+        if self.catalog.put_audio(failed, if_source=record.source_key):
+            self._remove(cast(str, record.source_key))
+
+    def _remove(self, key: str) -> None:
+        with contextlib.suppress(AudioNotFoundError, SmartStreamError):
+            self.storage.delete(key)
+
+    # What was left behind --------------------------------------------------------------------
+
+    def sweep(self, *, stale_after: float = STALE_SECONDS) -> list[str]:
+        """Mark ``invalid`` ("conversion failed") every conversion silent for longer than
+        ``stale_after`` seconds; the names marked."""
+        limit = self._now() - timedelta(seconds=stale_after)
+        marked = []
+        after: str | None = None
+        while True:
+            page = self.catalog.list_audio(
+                limit=500, after=after, statuses=(AudioStatus.CONVERTING,)
+            )
+            for record in page.records:
+                beat = record.heartbeat_at or record.uploaded_at
+                if beat < limit:
+                    self._give_up(record, "The conversion failed (it stopped answering).")
+                    marked.append(record.filename)
+            if page.after is None:
+                return marked
+            after = page.after

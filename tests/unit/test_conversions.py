@@ -1,0 +1,290 @@
+"""Any audio in, through the services on both backends: an upload that is not a house MP3
+waits under incoming/ as a `converting` file, is converted to the house format, and ends
+`ready` (or `invalid` with its reason); a delete or a newer upload during a conversion wins;
+a conversion that died is found by the sweep."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import av
+import pytest
+
+from smart_stream.audio.analysis import analyse_upload
+from smart_stream.bootstrap import Services, install
+from smart_stream.domain.errors import AudioExistsError, UnsupportedMediaTypeError
+from smart_stream.domain.records import AudioStatus
+from smart_stream.settings import Settings
+from tests.audio import make_mp3, make_mp3_with_pyav, pcm_tone
+
+
+class WallClock:
+    """Seconds since the epoch, moved only by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def wall_clock() -> WallClock:
+    return WallClock()
+
+
+@pytest.fixture
+def root(app_env, wall_clock) -> Services:
+    built = Services(Settings.from_env(), wall_clock=wall_clock)
+    built.migrate()
+    install(built)
+    return built
+
+
+def encoded(
+    seconds: float, container: str, codec: str, *, rate: int = 48000, channels: int = 2, **tags
+) -> bytes:
+    """A tone of ``seconds`` encoded by FFmpeg (PyAV) into ``container`` with ``codec``."""
+    out = io.BytesIO()
+    layout = "mono" if channels == 1 else "stereo"
+    with av.open(out, "w", format=container) as muxer:
+        muxer.metadata.update(tags)
+        stream = muxer.add_stream(codec, rate=rate, layout=layout)
+        samples = pcm_tone(seconds, rate, channels)
+        frame = av.AudioFrame(format="s16", layout=layout, samples=len(samples) // (2 * channels))
+        frame.planes[0].update(samples)
+        frame.sample_rate = rate
+        frame.pts = 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            muxer.mux(packet)
+    return out.getvalue()
+
+
+def m4a(seconds: float = 2.0, **tags) -> bytes:
+    return encoded(seconds, "ipod", "aac", **tags)
+
+
+def flac(seconds: float = 2.0) -> bytes:
+    return encoded(seconds, "flac", "flac", rate=44100)
+
+
+def upload(root: Services, name: str, data: bytes, *, overwrite: bool = False):
+    return root.library.upload(name, io.BytesIO(data), len(data), overwrite=overwrite)
+
+
+def convert_pending(root: Services) -> list:
+    """What ConvertAudioFunction does for each upload under incoming/ (its event)."""
+    results = []
+    for record in list_converting(root):
+        info = root.storage.head(record.source_key)
+        results.append(root.conversions.convert_incoming(info))
+    return results
+
+
+def list_converting(root: Services) -> list:
+    page = root.catalog.list_audio(limit=100, after=None, statuses=(AudioStatus.CONVERTING,))
+    return page.records
+
+
+def library_names(root: Services) -> list[str]:
+    return sorted(info.name for info in root.storage.iter_objects())
+
+
+def test_a_house_mp3_is_stored_byte_for_byte_and_ready_at_once(root):
+    data = make_mp3(1.0, title="Song")
+    record = upload(root, "song.mp3", data)
+    assert record.status is AudioStatus.READY and record.source_format is None
+    assert b"".join(root.storage.open_range("song.mp3")) == data
+    assert list_converting(root) == []
+
+
+def test_an_m4a_waits_as_converting_then_is_a_house_mp3_with_its_tags(root):
+    source = m4a(2.0, title="Grandma's story", artist="Grandma", album="Evenings")
+    record = upload(root, "Grandma's story.m4a", source)
+    assert record.filename == "Grandma's story.mp3"
+    assert record.status is AudioStatus.CONVERTING
+    assert record.source_format == "m4a/aac"
+    assert record.source_key is not None and record.source_key.startswith("incoming/")
+    assert library_names(root) == [], "nothing half-converted is ever listed or streamed"
+    credential = record.credential_version
+
+    [done] = convert_pending(root)
+    assert done is not None and done.status is AudioStatus.READY
+    stored = root.catalog.get_audio("Grandma's story.mp3")
+    assert stored.status is AudioStatus.READY
+    assert stored.source_format == "m4a/aac"
+    assert stored.credential_version == credential, "its device URL stays the same"
+    assert stored.progress is None and stored.source_key is None
+    assert (stored.title, stored.artist, stored.album) == ("Grandma's story", "Grandma", "Evenings")
+    assert stored.duration == pytest.approx(2.0, abs=0.05)
+    data = b"".join(root.storage.open_range("Grandma's story.mp3"))
+    analysis = analyse_upload(io.BytesIO(data))
+    assert analysis.frame.is_house and analysis.info.bitrate == 128000
+    assert not root.storage.exists(record.source_key), "the upload is removed"
+    assert library_names(root) == ["Grandma's story.mp3"]
+
+
+def test_a_22khz_mono_mp3_is_converted_too(root):
+    record = upload(root, "old.mp3", make_mp3_with_pyav(1.5, sample_rate=22050, channels=1))
+    assert record.status is AudioStatus.CONVERTING and record.source_format == "mp3/mp3"
+    convert_pending(root)
+    stored = root.catalog.get_audio("old.mp3")
+    assert stored.status is AudioStatus.READY
+    assert (stored.sample_rate, stored.channels, stored.mpeg_version) == (44100, 2, "1")
+
+
+def test_the_name_is_taken_while_it_is_being_converted(root):
+    upload(root, "story.m4a", m4a())
+    with pytest.raises(AudioExistsError):
+        upload(root, "story.flac", flac())
+    with pytest.raises(AudioExistsError):
+        upload(root, "story.mp3", make_mp3(0.5))
+
+
+def test_a_newer_upload_during_a_conversion_wins(root):
+    older = upload(root, "story.m4a", m4a(2.0))
+    older_event = root.storage.head(older.source_key)
+    newer = upload(root, "story.flac", flac(1.0), overwrite=True)
+    assert not root.storage.exists(older.source_key), "the older upload is dropped at once"
+    assert root.conversions.convert_incoming(older_event) is None
+    assert root.catalog.get_audio("story.mp3").source_key == newer.source_key
+    root.conversions.convert_incoming(root.storage.head(newer.source_key))
+    stored = root.catalog.get_audio("story.mp3")
+    assert stored.status is AudioStatus.READY and stored.source_format == "flac/flac"
+    assert stored.duration == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_delete_during_a_conversion_wins_and_the_file_never_comes_back(root):
+    record = upload(root, "story.m4a", m4a())
+    info = root.storage.head(record.source_key)
+    root.library.delete("story.mp3")
+    assert root.catalog.get_audio("story.mp3") is None
+    assert not root.storage.exists(record.source_key), "the upload goes with it"
+    assert root.conversions.convert_incoming(info) is None
+    assert root.catalog.get_audio("story.mp3") is None
+    assert library_names(root) == []
+
+
+def test_an_event_delivered_twice_converts_once(root):
+    record = upload(root, "story.m4a", m4a())
+    info = root.storage.head(record.source_key)
+    first = root.conversions.convert_incoming(info)
+    assert first is not None
+    etag = root.catalog.get_audio("story.mp3").etag
+    assert root.conversions.convert_incoming(info) is None
+    assert root.catalog.get_audio("story.mp3").etag == etag
+
+
+def test_a_file_corrupt_past_its_header_ends_invalid_with_its_reason(root):
+    source = flac(3.0)
+    broken = source[:8192] + bytes(len(source) - 16384) + source[-8192:]
+    record = upload(root, "broken.flac", broken)
+    assert record.status is AudioStatus.CONVERTING
+    convert_pending(root)
+    stored = root.catalog.get_audio("broken.mp3")
+    assert stored.status is AudioStatus.INVALID
+    assert "corrupt" in stored.status_reason
+    assert not root.storage.exists(record.source_key)
+    assert library_names(root) == []
+
+
+def test_a_file_whose_header_is_cut_short_is_refused_at_once(root):
+    source = m4a(2.0)
+    with pytest.raises(UnsupportedMediaTypeError) as caught:
+        upload(root, "cut.m4a", source[: len(source) // 2])
+    assert "corrupt" in caught.value.message
+    assert root.catalog.get_audio("cut.mp3") is None and library_names(root) == []
+
+
+def test_an_input_over_the_limit_ends_invalid_too_long(root, monkeypatch, wall_clock):
+    monkeypatch.setenv("CONVERT_MAX_SECONDS", "1")
+    built = Services(Settings.from_env(), wall_clock=wall_clock)
+    install(built)
+    upload(built, "long.m4a", m4a(3.0))
+    convert_pending(built)
+    stored = built.catalog.get_audio("long.mp3")
+    assert stored.status is AudioStatus.INVALID
+    assert "too long" in stored.status_reason
+
+
+def test_text_named_m4a_is_refused_and_nothing_is_stored(root):
+    data = b"Once upon a time there was a text file. " * 100
+    with pytest.raises(UnsupportedMediaTypeError) as caught:
+        upload(root, "notes.m4a", data)
+    assert "FLAC" in caught.value.message and "WebM" in caught.value.message
+    assert root.catalog.get_audio("notes.mp3") is None
+    assert list_converting(root) == [] and library_names(root) == []
+
+
+def test_the_sweep_marks_a_silent_conversion_invalid(root, wall_clock):
+    record = upload(root, "story.m4a", m4a())
+    info = root.storage.head(record.source_key)
+    assert root.conversions.sweep() == [], "a fresh conversion is left alone"
+    wall_clock.now += 301
+    assert root.conversions.sweep() == ["story.mp3"]
+    stored = root.catalog.get_audio("story.mp3")
+    assert stored.status is AudioStatus.INVALID
+    assert "conversion failed" in stored.status_reason
+    assert not root.storage.exists(record.source_key)
+    # Its late event finds nobody waiting: nothing comes back.
+    assert root.conversions.convert_incoming(info) is None
+    assert root.catalog.get_audio("story.mp3").status is AudioStatus.INVALID
+    assert library_names(root) == []
+
+
+# Through an upload URL: the form puts the file under incoming/ itself ---------------------------
+
+INCOMING_ID = "0123456789abcdef" * 2
+
+
+def posted(root: Services, upload_name: str, data: bytes):
+    """What the upload URL's form does: the file lands under its incoming/ key."""
+    post = root.library.upload_url(upload_name, len(data), base_url="http://testserver")
+    key = post.fields["key"]
+    assert key.startswith("incoming/") and key.endswith("/" + upload_name)
+    return root.storage.put(key, io.BytesIO(data), overwrite=False)
+
+
+def test_a_house_mp3_through_the_upload_url_is_copied_as_it_is(root):
+    data = make_mp3(1.0, title="Song")
+    upload_info = posted(root, "song.mp3", data)
+    assert root.conversions.convert_incoming(upload_info) is None
+    assert b"".join(root.storage.open_range("song.mp3")) == data
+    assert not root.storage.exists(upload_info.name)
+
+
+def test_an_m4a_through_the_upload_url_is_converted(root):
+    upload_info = posted(root, "voice memo.m4a", m4a(1.5, title="Memo"))
+    done = root.conversions.convert_incoming(upload_info)
+    assert done is not None and done.filename == "voice memo.mp3"
+    stored = root.catalog.get_audio("voice memo.mp3")
+    assert stored.status is AudioStatus.READY and stored.source_format == "m4a/aac"
+    assert stored.title == "Memo"
+    assert not root.storage.exists(upload_info.name)
+
+
+def test_not_audio_through_the_upload_url_shows_invalid_with_why(root):
+    upload_info = posted(root, "notes.m4a", b"Once upon a time. " * 200)
+    assert root.conversions.convert_incoming(upload_info) is None
+    stored = root.catalog.get_audio("notes.mp3")
+    assert stored.status is AudioStatus.INVALID and "FLAC" in stored.status_reason
+    assert library_names(root) == [] and not root.storage.exists(upload_info.name)
+
+
+def test_not_audio_through_the_upload_url_never_hides_a_file_it_meant_to_replace(root):
+    upload(root, "story.mp3", make_mp3(1.0))
+    before = root.catalog.get_audio("story.mp3")
+    post = root.library.upload_url("story.m4a", 100, overwrite=True, base_url="http://x")
+    junk = root.storage.put(post.fields["key"], io.BytesIO(b"x" * 100), overwrite=False)
+    assert root.conversions.convert_incoming(junk) is None
+    assert root.catalog.get_audio("story.mp3") == before
+    assert library_names(root) == ["story.mp3"]
+
+
+def test_the_upload_url_is_409_for_a_taken_name_unless_overwrite(root):
+    upload(root, "story.mp3", make_mp3(1.0))
+    with pytest.raises(AudioExistsError):
+        root.library.upload_url("story.flac", 1000, base_url="http://x")
+    post = root.library.upload_url("story.flac", 1000, overwrite=True, base_url="http://x")
+    assert post.fields["key"].endswith("/story.flac")
