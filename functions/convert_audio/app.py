@@ -2,10 +2,11 @@
 
 Two triggers:
 - the bucket's "Object Created" events, through EventBridge, for ``incoming/`` keys only
-  (the template's rule): ``Conversions.convert_incoming`` copies a house MP3 to its library
-  name, or converts anything else, and removes the source; the metadata function then
-  catalogues the MP3 as any other. EventBridge delivers at least once and in any order, but
-  an upload's key is its own (``incoming/<id>/``, written once), so no sequencer is needed:
+  (the template's rule): ``Conversions.convert_incoming`` converts an upload to the house MP3
+  and catalogues it (an upload URL's house MP3 is copied as it is, and catalogued by the
+  metadata function); ``Stories.speak_job`` speaks a long story. Either removes what waited.
+  EventBridge delivers at least once and in any order, but what waits has a key of its own
+  (``incoming/<id>/``, written once), so no sequencer is needed:
   a retried event starts again from the start, and one that comes twice, or after a delete
   or a newer upload won, finds no record waiting for that upload, which is then removed;
 - an hourly schedule (an EventBridge "Scheduled Event"): ``Conversions.sweep`` marks
@@ -22,7 +23,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 
 from smart_stream.bootstrap import services
-from smart_stream.domain.names import INCOMING_PREFIX
+from smart_stream.domain.names import INCOMING_PREFIX, is_story_key
 from smart_stream.http.resolver import logger
 from smart_stream.ports import ObjectInfo
 
@@ -48,5 +49,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         last_modified=datetime.fromisoformat(s3.time.replace("Z", "+00:00")),
     )
     logger.info("converting", extra={"key": key, "sequencer": s3_object.sequencer})
-    root.conversions.convert_incoming(upload)
+    if is_story_key(key):
+        root.stories.speak_job(upload)  # a long story, spoken in the background
+    else:
+        root.conversions.convert_incoming(upload)
     return {"handled": 1}

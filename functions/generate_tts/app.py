@@ -1,6 +1,7 @@
 """GenerateTtsFunction: POST /api/audio/generate-tts, a story spoken into the library."""
 
 from smart_stream.bootstrap import services
+from smart_stream.domain.records import AudioStatus
 from smart_stream.http.requests import json_body, request_base
 from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
 from smart_stream.http.views import TtsRequest, Views
@@ -13,7 +14,9 @@ def generate_tts():
     request = json_body(app, TtsRequest)
     root = services()
     record = root.stories.generate(request.story())
-    return json_response(201, Views(root.urls, request_base(app)).audio_file(record))
+    # 201: spoken within the request; 202: a long story, spoken in the background.
+    status = 202 if record.status is AudioStatus.CONVERTING else 201
+    return json_response(status, Views(root.urls, request_base(app)).audio_file(record))
 
 
 lambda_handler = lambda_handler_for(app)

@@ -725,9 +725,9 @@ def test_upload_and_story_store_through_versions(env, root, monkeypatch, kind):
     calls: list[tuple[str, bool]] = []
     store = root.versions.store
 
-    def spying_store(name, source, analysis, *, overwrite, transcript=None):
+    def spying_store(name, source, analysis, *, overwrite, **more):
         calls.append((name, overwrite))
-        return store(name, source, analysis, overwrite=overwrite, transcript=transcript)
+        return store(name, source, analysis, overwrite=overwrite, **more)
 
     monkeypatch.setattr(root.versions, "store", spying_store)
     made = make_by(kind, root, "made.mp3")

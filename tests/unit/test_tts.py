@@ -150,6 +150,13 @@ def tone(seconds: float, rate: int, freq: float = 330.0) -> bytes:
     )
 
 
+@pytest.fixture(autouse=True)
+def _spoken_within_the_request(monkeypatch):
+    """These tests speak within the request, whatever the text's length (long stories in
+    the background are tests/unit/test_long_stories.py's)."""
+    monkeypatch.setenv("TTS_INLINE_MAX_CHARS", str(MAX_TEXT_CHARS))
+
+
 class ToneEngine:
     """A SpeechEngine that answers every part with a tone (fast, exact lengths), and can
     fail at a given part the way a real engine does."""

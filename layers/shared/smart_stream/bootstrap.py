@@ -253,7 +253,14 @@ class Services:
     def stories(self) -> Stories:
         from smart_stream.services.tts import Stories
 
-        return Stories(self.speech, self.storage, self.catalog, self.versions)
+        return Stories(
+            self.speech,
+            self.storage,
+            self.catalog,
+            self.versions,
+            self.conversions,
+            inline_max_chars=self.settings.tts_inline_max_chars,
+        )
 
     @built
     def layouts(self) -> Layouts:

@@ -52,6 +52,10 @@ class Settings(BaseModel):
     #: 8 hours leaves a 2x margin. Longer inputs end ``invalid`` ("too long").
     convert_max_seconds: float = Field(default=8 * 3600.0, gt=0)
 
+    #: The longest story (characters) spoken within its request (201); a longer one is
+    #: spoken in the background (202, ``converting``), out of reach of HTTP API's 30 s.
+    tts_inline_max_chars: int = Field(default=3000, ge=1)
+
     # Text to speech: Polly, or eSpeak NG offline. Default: Polly where the audio is in S3.
     tts_engine: Literal["polly", "local"] | None = None
 

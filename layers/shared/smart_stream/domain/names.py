@@ -106,9 +106,38 @@ def is_pack_key(key: str) -> bool:
     return _PACK_KEY.fullmatch(key) is not None
 
 
+#: A story to be spoken in the background waits as ``incoming/<id>/<stem>.story`` (its text
+#: and voice, as JSON).
+STORY_SUFFIX = ".story"
+
+
+def _incoming_name_ok(name: str) -> bool:
+    if name.endswith(STORY_SUFFIX):
+        return filename_problem(name.removesuffix(STORY_SUFFIX) + ".mp3") is None
+    return upload_name_problem(name) is None
+
+
 def is_incoming_key(key: str) -> bool:
     match = _INCOMING_KEY.fullmatch(key)
-    return match is not None and upload_name_problem(match.group(1)) is None
+    return match is not None and _incoming_name_ok(match.group(1))
+
+
+def is_story_key(key: str) -> bool:
+    return is_incoming_key(key) and key.endswith(STORY_SUFFIX)
+
+
+def incoming_target(key: str) -> str:
+    """The library filename what waits at ``key`` becomes."""
+    name = key.rsplit("/", 1)[1]
+    if name.endswith(STORY_SUFFIX):
+        return validate_filename(name.removesuffix(STORY_SUFFIX) + ".mp3")
+    return library_name(name)
+
+
+def story_key(upload_id: str, filename: str) -> str:
+    """Where a story to be spoken as the library file ``filename`` waits."""
+    stem = validate_filename(filename)[: -len(".mp3")]
+    return incoming_key(upload_id, stem + STORY_SUFFIX)
 
 
 def incoming_key(upload_id: str, upload_name: str) -> str:

@@ -31,7 +31,7 @@ from smart_stream.domain.errors import (
     SmartStreamError,
     UnsupportedMediaTypeError,
 )
-from smart_stream.domain.names import incoming_key, is_incoming_key, library_name
+from smart_stream.domain.names import incoming_key, incoming_target, is_incoming_key, library_name
 from smart_stream.domain.records import AudioRecord, AudioStatus
 from smart_stream.ports import Catalog, ObjectInfo, Storage
 from smart_stream.services.versions import Versions
@@ -49,7 +49,7 @@ STALE_SECONDS = 300.0
 UPLOAD_TYPE = "application/octet-stream"
 
 
-class _Superseded(Exception):
+class Superseded(Exception):
     """The record stopped waiting for this upload mid-way (deleted, or replaced)."""
 
 
@@ -73,7 +73,7 @@ class Conversions:
         self.clock = clock
         self.new_id = new_id
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
         return datetime.fromtimestamp(self.wall_clock(), UTC)
 
     # An upload arrives ---------------------------------------------------------------------
@@ -83,47 +83,67 @@ class Conversions:
     ) -> AudioRecord:
         """Keep an upload that needs converting under ``incoming/`` and catalogue it as
         ``converting``. 409 when its library name exists (or is being converted) and not
-        ``overwrite``. Nothing is left behind when the catalogue refuses."""
+        ``overwrite``. Nothing is left behind when storing the upload fails."""
         name = library_name(upload_name)
         previous = self.catalog.get_audio(name)
         if not overwrite and (previous is not None or self.storage.exists(name)):
             raise AudioExistsError(name)
         key = incoming_key(self.new_id(), upload_name)
+        size = source.seek(0, 2)
         source.seek(0)
-        upload = self.storage.put(key, source, overwrite=False, content_type=UPLOAD_TYPE)
+        # The record first: the upload's event may be handled before ``put`` returns, and it
+        # must find the record that waits for it.
+        stand_in = ObjectInfo(key, size, f'"{key.split("/")[1]}"', self.now())
+        record = self.wait_for(stand_in, previous, source_format=found.source_format)
         try:
-            return self._wait_for(upload, found, previous)
+            self.storage.put(key, source, overwrite=False, content_type=UPLOAD_TYPE)
         except Exception:
-            self._remove(key)
+            self.withdraw(record, previous)
             raise
+        return record
 
-    def _wait_for(
-        self, upload: ObjectInfo, found: Probe, previous: AudioRecord | None
+    def wait_for(
+        self,
+        upload: ObjectInfo,
+        previous: AudioRecord | None,
+        *,
+        source_format: str | None,
+        duration: float | None = None,
+        progress: float | None = None,
     ) -> AudioRecord:
-        """The ``converting`` record that waits for ``upload``: it takes the library name
-        over, keeping what belongs to the name (its device URL). An upload the name waited
-        for until now is dropped: its conversion, if under way, stops at its next step."""
-        name = library_name(upload.name.rsplit("/", 1)[1])
+        """Catalogue the ``converting`` record that waits for ``upload`` (what is kept under
+        ``incoming/``): it takes the library name over, keeping what belongs to the name (its
+        device URL). What the name waited for until now is dropped: its work, if under way,
+        stops at its next step."""
+        name = incoming_target(upload.name)
         info = ObjectInfo(name, upload.size, upload.etag, upload.last_modified)
         record = self.versions.record_for(info, None, None, previous).model_copy(
             update={
                 "status": AudioStatus.CONVERTING,
                 "status_reason": None,
-                "source_format": found.source_format,
+                "source_format": source_format,
                 "source_key": upload.name,
-                "duration": found.duration,
-                "heartbeat_at": self._now(),
-                "progress": 0.0 if found.duration else None,
+                "duration": duration,
+                "heartbeat_at": self.now(),
+                "progress": 0.0 if duration else progress,
             }
         )
         self.catalog.put_audio(record)
         if previous is not None and previous.source_key and previous.source_key != upload.name:
-            self._remove(previous.source_key)
+            self.remove(previous.source_key)
         return record
+
+    def withdraw(self, record: AudioRecord, previous: AudioRecord | None) -> None:
+        """Undo ``wait_for`` when what it waits for could not be stored: the name is as it
+        was (unless something newer took it meanwhile)."""
+        if previous is not None:
+            self.catalog.put_audio(previous, if_source=record.source_key)
+        elif self.waiting(record.filename, record.source_key or "") is not None:
+            self.catalog.delete_audio(record.filename)
 
     # The conversion --------------------------------------------------------------------------
 
-    def _waiting(self, name: str, key: str) -> AudioRecord | None:
+    def waiting(self, name: str, key: str) -> AudioRecord | None:
         record = self.catalog.get_audio(name)
         if record is None or record.status is not AudioStatus.CONVERTING:
             return None
@@ -143,23 +163,23 @@ class Conversions:
         key = info.name
         if not is_incoming_key(key):
             return None
-        name = library_name(key.rsplit("/", 1)[1])
+        name = incoming_target(key)
         try:
-            record = self._waiting(name, key) or self._claim(info)
+            record = self.waiting(name, key) or self._claim(info)
         except (AudioNotFoundError, ObjectChangedError):
             return None  # the upload is gone already: whoever removed it took over
         if record is None:
             return None
         try:
             stored = self._convert(record, info)
-        except _Superseded:
+        except Superseded:
             stored = None
         except ConversionError as exc:
-            self._give_up(record, exc.reason)
+            self.give_up(record, exc.reason)
             return None
         except (AudioNotFoundError, ObjectChangedError):
             return None  # the upload is gone already: whoever removed it took over
-        self._remove(key)
+        self.remove(key)
         return stored
 
     def _reader(self, key: str, etag: str, size: int) -> BinaryIO:
@@ -184,7 +204,7 @@ class Conversions:
             house = False
         if house:
             self.storage.copy(key, name)
-            self._remove(key)
+            self.remove(key)
             return None
         previous = self.catalog.get_audio(name)
         try:
@@ -193,9 +213,11 @@ class Conversions:
             if previous is None:
                 refused = ObjectInfo(name, upload.size, upload.etag, upload.last_modified)
                 self.catalog.put_audio(self.versions.record_for(refused, None, exc.message, None))
-            self._remove(key)
+            self.remove(key)
             return None
-        return self._wait_for(upload, found, previous)
+        return self.wait_for(
+            upload, previous, source_format=found.source_format, duration=found.duration
+        )
 
     def _convert(self, record: AudioRecord, info: ObjectInfo) -> AudioRecord | None:
         key = cast(str, record.source_key)
@@ -205,16 +227,14 @@ class Conversions:
         def progress(fraction: float | None) -> None:
             # At most every few seconds of work (``convert`` paces it): the heartbeat that
             # tells a live conversion from one that was killed.
-            beat = {"progress": fraction, "heartbeat_at": self._now()}
-            if not self.catalog.put_audio(record.model_copy(update=beat), if_source=key):
-                raise _Superseded
+            self.heartbeat(record, fraction)
 
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spooled:
             out = cast(BinaryIO, spooled)
             converted = convert(
                 source, out, max_seconds=self.max_seconds, progress=progress, clock=self.clock
             )
-            if self._waiting(record.filename, key) is None:
+            if self.waiting(record.filename, key) is None:
                 return None
             analysis = analyse_upload(out)
             return self.versions.store(
@@ -226,7 +246,14 @@ class Conversions:
                 if_source=key,
             )
 
-    def _give_up(self, record: AudioRecord, reason: str) -> None:
+    def heartbeat(self, record: AudioRecord, fraction: float | None) -> None:
+        """Say how far the work for ``record`` has come; ``Superseded`` when the record no
+        longer waits for it (deleted, or replaced): the work stops there."""
+        beat = {"progress": fraction, "heartbeat_at": self.now()}
+        if not self.catalog.put_audio(record.model_copy(update=beat), if_source=record.source_key):
+            raise Superseded
+
+    def give_up(self, record: AudioRecord, reason: str) -> None:
         failed = record.model_copy(
             update={
                 "status": AudioStatus.INVALID,
@@ -236,9 +263,9 @@ class Conversions:
             }
         )
         if self.catalog.put_audio(failed, if_source=record.source_key):
-            self._remove(cast(str, record.source_key))
+            self.remove(cast(str, record.source_key))
 
-    def _remove(self, key: str) -> None:
+    def remove(self, key: str) -> None:
         with contextlib.suppress(AudioNotFoundError, SmartStreamError):
             self.storage.delete(key)
 
@@ -247,7 +274,7 @@ class Conversions:
     def sweep(self, *, stale_after: float = STALE_SECONDS) -> list[str]:
         """Mark ``invalid`` ("conversion failed") every conversion silent for longer than
         ``stale_after`` seconds; the names marked."""
-        limit = self._now() - timedelta(seconds=stale_after)
+        limit = self.now() - timedelta(seconds=stale_after)
         marked = []
         after: str | None = None
         while True:
@@ -257,7 +284,7 @@ class Conversions:
             for record in page.records:
                 beat = record.heartbeat_at or record.uploaded_at
                 if beat < limit:
-                    self._give_up(record, "The conversion failed (it stopped answering).")
+                    self.give_up(record, "The conversion failed (it stopped answering).")
                     marked.append(record.filename)
             if page.after is None:
                 return marked

@@ -3,6 +3,9 @@ format, its text kept as the file's transcript (so search finds its words)."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 import re
 import tempfile
 from typing import BinaryIO, cast
@@ -11,10 +14,22 @@ from smart_stream.audio.analysis import analyse_upload
 from smart_stream.audio.house_format import HouseEncoder
 from smart_stream.audio.text_split import balance_ssml, name_from_text, plain_text, split_text
 from smart_stream.domain.asks import Story
-from smart_stream.domain.errors import AudioExistsError, PayloadTooLargeError, UnprocessableError
-from smart_stream.domain.names import MAX_FILENAME_BYTES, filename_problem, validate_filename
+from smart_stream.domain.errors import (
+    AudioExistsError,
+    AudioNotFoundError,
+    PayloadTooLargeError,
+    UnprocessableError,
+)
+from smart_stream.domain.names import (
+    MAX_FILENAME_BYTES,
+    filename_problem,
+    incoming_target,
+    story_key,
+    validate_filename,
+)
 from smart_stream.domain.records import AudioRecord
-from smart_stream.ports import Catalog, SpeechEngine, Storage
+from smart_stream.ports import Catalog, ObjectInfo, SpeechEngine, Storage, Voice
+from smart_stream.services.conversions import Conversions, Superseded
 from smart_stream.services.versions import Versions
 
 #: The longest text taken in one request (characters). Polly takes 3,000 a call; longer
@@ -27,13 +42,26 @@ _SPEAK = re.compile(r"^\s*<speak\b[^>]*>(.*)</speak>\s*$", re.DOTALL)
 
 
 class Stories:
+    """Stories up to ``inline_max_chars`` are spoken within their request (201); longer ones
+    wait under ``incoming/`` as a job and are spoken in the background by the conversion's
+    machinery (202, ``converting``), so no request time limit cuts a long story short."""
+
     def __init__(
-        self, engine: SpeechEngine, storage: Storage, catalog: Catalog, versions: Versions
+        self,
+        engine: SpeechEngine,
+        storage: Storage,
+        catalog: Catalog,
+        versions: Versions,
+        conversions: Conversions | None = None,
+        *,
+        inline_max_chars: int = MAX_TEXT_CHARS,
     ) -> None:
         self.engine = engine
         self.storage = storage
         self.catalog = catalog
         self.versions = versions
+        self.conversions = conversions
+        self.inline_max_chars = inline_max_chars
 
     def _taken(self, filename: str) -> bool:
         return self.catalog.get_audio(filename) is not None or self.storage.exists(filename)
@@ -69,7 +97,25 @@ class Stories:
             filename = self._free_name(name_from_text(text))
         assert len(filename.encode()) <= MAX_FILENAME_BYTES
         voice = engine.resolve_voice(story.voice, story.engine)
+        if len(text) > self.inline_max_chars and self.conversions is not None:
+            return self._wait(filename, story)
+        record = self._speak(filename, story, voice)
+        assert record is not None  # only a job's work is conditional
+        return record
 
+    def _speak(
+        self,
+        filename: str,
+        story: Story,
+        voice: Voice,
+        *,
+        job: AudioRecord | None = None,
+    ) -> AudioRecord | None:
+        """Speak and store ``story`` as ``filename``; for a background ``job`` (its waiting
+        record), say how far it has come after each part and store it only if the record
+        still waits for it."""
+        engine = self.engine
+        text = story.text
         ssml_match = _SPEAK.match(text)
         body = ssml_match.group(1) if ssml_match else text
         # Room for what each SSML part gets back around it: <speak></speak> and the elements
@@ -81,15 +127,60 @@ class Stories:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spooled:
             mp3 = cast(BinaryIO, spooled)
             encoder = HouseEncoder(mp3)
-            for spoken in parts:
+            for number, spoken in enumerate(parts, start=1):
                 pcm = engine.synthesize(spoken, voice, ssml=bool(ssml_match))
                 encoder.add(pcm.samples, pcm.sample_rate)
+                if job is not None and self.conversions is not None:
+                    self.conversions.heartbeat(job, round(number / len(parts), 3))
             encoder.finish()
             analysis = analyse_upload(mp3)
             return self.versions.store(
                 filename,
                 mp3,
                 analysis,
-                overwrite=story.overwrite,
+                overwrite=True if job is not None else story.overwrite,
                 transcript=plain_text(text),
+                if_source=job.source_key if job is not None else None,
             )
+
+    def _wait(self, filename: str, story: Story) -> AudioRecord:
+        """Keep a long story as a job under ``incoming/`` and catalogue it ``converting``
+        (the record first: the job's event may be handled before the job is stored)."""
+        assert self.conversions is not None
+        key = story_key(self.conversions.new_id(), filename)
+        job = json.dumps(dataclasses.asdict(story)).encode()
+        previous = self.catalog.get_audio(filename)
+        stand_in = ObjectInfo(key, len(job), f'"{key.split("/")[1]}"', self.conversions.now())
+        # Its progress is known from the start: the parts spoken so far.
+        record = self.conversions.wait_for(stand_in, previous, source_format=None, progress=0.0)
+        try:
+            self.storage.put(key, io.BytesIO(job), overwrite=False, content_type="application/json")
+        except Exception:
+            self.conversions.withdraw(record, previous)
+            raise
+        return record
+
+    def speak_job(self, info: ObjectInfo) -> AudioRecord | None:
+        """Speak the story waiting at ``info`` (ConvertAudioFunction's event for it), if its
+        record still waits for it; the job is removed either way. A voice that became
+        unknown meanwhile, or a speech service that refuses, ends ``invalid`` with why."""
+        assert self.conversions is not None
+        key = info.name
+        filename = incoming_target(key)
+        record = self.conversions.waiting(filename, key)
+        if record is None:
+            self.conversions.remove(key)
+            return None
+        try:
+            story = Story(**json.loads(b"".join(self.storage.open_range(key))))
+            voice = self.engine.resolve_voice(story.voice, story.engine)
+            spoken = self._speak(filename, story, voice, job=record)
+        except Superseded:
+            spoken = None
+        except AudioNotFoundError:
+            return None  # the job is gone: whoever removed it took over
+        except UnprocessableError as exc:
+            self.conversions.give_up(record, exc.message)
+            return None
+        self.conversions.remove(key)
+        return spoken
