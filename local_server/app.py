@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -191,6 +192,34 @@ def catch_up(
     streams.run_schedules()
     if bucket_events is not None:
         bucket_events.run_schedules()
+        # Conversions stopped with the last run of the server: their events again.
+        for waiting in services.conversions.interrupted():
+            services.changes.publish(ObjectChanged("ObjectCreated", waiting))
+
+
+class Every:
+    """Calls ``task`` every ``seconds`` on a thread of its own until stopped (the local
+    stand-in for a function's schedule)."""
+
+    def __init__(self, seconds: float, task: Callable[[], None]) -> None:
+        self.seconds = seconds
+        self.task = task
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="schedule", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.task()
+            except Exception:  # one failed run must not end the schedule
+                logger.exception("a scheduled run failed")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def create_app(
@@ -216,6 +245,9 @@ def create_app(
     if isinstance(storage, LocalDirectoryStorage) and dispatcher.active and interval:
         watcher = DirectoryWatcher(storage.root, dispatcher, interval=interval)
 
+    sweep_every = services.settings.local_sweep_seconds
+    schedule = Every(sweep_every, dispatcher.run_schedules) if sweep_every else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         changes.subscribe(ObjectChanged, dispatcher.on_change)
@@ -231,8 +263,12 @@ def create_app(
                 await run_in_threadpool(watcher.reconcile, services.catalog)
                 watcher.start()
             await run_in_threadpool(catch_up, streams, services, dispatcher)
+            if schedule is not None:
+                schedule.start()
             yield
         finally:
+            if schedule is not None:
+                schedule.stop()
             if watcher is not None:
                 watcher.stop()
                 changes.unsubscribe(ObjectChanged, watcher.observe_change)

@@ -288,3 +288,63 @@ def test_the_upload_url_is_409_for_a_taken_name_unless_overwrite(root):
         root.library.upload_url("story.flac", 1000, base_url="http://x")
     post = root.library.upload_url("story.flac", 1000, overwrite=True, base_url="http://x")
     assert post.fields["key"].endswith("/story.flac")
+
+
+# A conversion the server stopped in the middle of ---------------------------------------------
+
+
+def test_interrupted_gives_the_waiting_uploads_and_gives_up_on_the_lost(root):
+    kept = upload(root, "kept.m4a", m4a(1.0))
+    lost = upload(root, "lost.m4a", m4a(1.0))
+    root.storage.delete(lost.source_key)
+    waiting = root.conversions.interrupted()
+    assert [info.name for info in waiting] == [kept.source_key]
+    gone = root.catalog.get_audio("lost.mp3")
+    assert gone.status is AudioStatus.INVALID and "conversion failed" in gone.status_reason
+    # Its event again: the conversion starts from the start and ends ready.
+    assert root.conversions.convert_incoming(waiting[0]) is not None
+    assert root.catalog.get_audio("kept.mp3").status is AudioStatus.READY
+
+
+def test_the_local_server_resumes_conversions_it_stopped_in_the_middle_of(app_env, wall_clock):
+    from starlette.testclient import TestClient
+
+    from local_server.app import create_app
+    from tests.conftest import ROOT
+
+    before = Services(Settings.from_env(), wall_clock=wall_clock)
+    before.migrate()
+    record = upload(before, "story.m4a", m4a(1.0))  # accepted, then the server stopped
+    assert before.catalog.get_audio("story.mp3").status is AudioStatus.CONVERTING
+
+    restarted = Services(Settings.from_env(), wall_clock=wall_clock)
+    app = create_app(ROOT / "template.yaml", restarted, access_log=False)
+    with TestClient(app):
+        app.state.dispatcher.drain()
+        stored = restarted.catalog.get_audio("story.mp3")
+    assert stored.status is AudioStatus.READY, stored
+    assert not restarted.storage.exists(record.source_key)
+
+
+def test_the_local_schedule_runs_its_task_again_and_again_until_stopped():
+    import threading
+
+    from local_server.app import Every
+
+    runs: list[int] = []
+    third = threading.Event()
+
+    def task() -> None:
+        runs.append(len(runs))
+        if len(runs) == 2:
+            raise RuntimeError("one failed run must not end the schedule")
+        if len(runs) == 3:
+            third.set()
+
+    schedule = Every(0.001, task)
+    schedule.start()
+    assert third.wait(10), "the task ran fewer than three times"
+    schedule.stop()
+    count = len(runs)
+    assert not schedule._thread.is_alive()
+    assert len(runs) == count, "nothing runs once stopped"

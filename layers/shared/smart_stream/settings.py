@@ -71,6 +71,9 @@ class Settings(BaseModel):
     port: int = 8080
     #: How often the local server looks for files copied into AUDIO_FILES_DIR (0: never).
     local_watch_seconds: float = Field(default=1.0, ge=0)
+    #: How often the local server runs the conversion's sweep (deployed: hourly), which
+    #: marks conversions that stopped answering invalid (0: at start-up only).
+    local_sweep_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator(
         "s3_audio_bucket",

@@ -271,6 +271,26 @@ class Conversions:
 
     # What was left behind --------------------------------------------------------------------
 
+    def interrupted(self) -> list[ObjectInfo]:
+        """What waits for work that no process is doing (the local server's start-up: its
+        conversions stopped with it): each still-stored upload or job, for its event to be
+        sent again (a retried event starts again from the start). A record whose upload is
+        gone already is given up on."""
+        waiting = []
+        after: str | None = None
+        while True:
+            page = self.catalog.list_audio(
+                limit=500, after=after, statuses=(AudioStatus.CONVERTING,)
+            )
+            for record in page.records:
+                try:
+                    waiting.append(self.storage.head(cast(str, record.source_key)))
+                except AudioNotFoundError:
+                    self.give_up(record, "The conversion failed (its upload is gone).")
+            if page.after is None:
+                return waiting
+            after = page.after
+
     def sweep(self, *, stale_after: float = STALE_SECONDS) -> list[str]:
         """Mark ``invalid`` ("conversion failed") every conversion silent for longer than
         ``stale_after`` seconds; the names marked."""
