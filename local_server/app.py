@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from smart_stream.bootstrap import Services, install
 from smart_stream.changes import ObjectChanged, QueueChanged
 from smart_stream.device.app import install_error_handlers, register_name_convertor
 from smart_stream.domain.errors import BadRequestError, PayloadTooLargeError
+from smart_stream.domain.names import incoming_key
 
 logger = logging.getLogger("local_server")
 _PARAM = re.compile(r"\{(\w+)\+?\}")
@@ -193,8 +195,25 @@ def catch_up(
     if bucket_events is not None:
         bucket_events.run_schedules()
         # Conversions stopped with the last run of the server: their events again.
-        for waiting in services.conversions.interrupted():
+        for waiting in services.upkeep.interrupted():
             services.changes.publish(ObjectChanged("ObjectCreated", waiting))
+
+
+def adopter(services: Services) -> Callable[[Path], None]:
+    """What becomes of an audio file of another format copied into the audio folder by hand
+    (``story.m4a``): it goes where uploads wait for their conversion, and leaves the folder;
+    its conversion makes ``story.mp3``, as for an upload through the upload URL."""
+
+    def adopt(path: Path) -> None:
+        key = incoming_key(uuid.uuid4().hex, path.name)
+        try:
+            with open(path, "rb") as copied:
+                services.storage.put(key, copied, overwrite=False)
+        except FileNotFoundError:
+            return  # removed again meanwhile
+        path.unlink(missing_ok=True)
+
+    return adopt
 
 
 class Every:
@@ -243,7 +262,9 @@ def create_app(
     watcher: DirectoryWatcher | None = None
     interval = services.settings.local_watch_seconds
     if isinstance(storage, LocalDirectoryStorage) and dispatcher.active and interval:
-        watcher = DirectoryWatcher(storage.root, dispatcher, interval=interval)
+        watcher = DirectoryWatcher(
+            storage.root, dispatcher, interval=interval, adopt=adopter(services)
+        )
 
     sweep_every = services.settings.local_sweep_seconds
     schedule = Every(sweep_every, dispatcher.run_schedules) if sweep_every else None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from smart_stream.adapters.local.directory import local_etag
 from smart_stream.changes import ObjectChanged
-from smart_stream.domain.names import filename_problem
+from smart_stream.domain.names import filename_problem, upload_name_problem
 from smart_stream.domain.records import AudioStatus
 from smart_stream.ports import Catalog, ObjectInfo
 
@@ -37,9 +37,20 @@ class DirectoryWatcher:
     report themselves (``observe``), so only changes made by hand produce events here.
     """
 
-    def __init__(self, root: Path, emit: Emit, *, interval: float = 1.0, settle_polls: int = 2):
+    def __init__(
+        self,
+        root: Path,
+        emit: Emit,
+        *,
+        interval: float = 1.0,
+        settle_polls: int = 2,
+        adopt: Callable[[Path], None] | None = None,
+    ):
         self.root = Path(root)
         self.emit = emit
+        #: Given each settled file of another accepted audio format (``story.m4a``): it goes
+        #: to be converted, and becomes ``story.mp3``.
+        self.adopt = adopt
         self.interval = interval
         self.settle_polls = settle_polls
         self.known: dict[str, str] = {}
@@ -94,6 +105,7 @@ class DirectoryWatcher:
     def poll(self) -> None:
         on_disk = self._scan()
         ready: list[ObjectInfo] = []
+        adopted: list[Path] = []
         removed: list[str] = []
         with self._lock:
             for name, (stat, etag) in on_disk.items():
@@ -107,7 +119,10 @@ class DirectoryWatcher:
                     self._settling[name] = _Settling(stat.st_size, stat.st_mtime_ns)
                     continue
                 settling.quiet_polls += 1
-                if settling.quiet_polls >= self.settle_polls:
+                if settling.quiet_polls >= self.settle_polls and filename_problem(name):
+                    del self._settling[name]
+                    adopted.append(self.root / name)  # not an MP3: converted, then gone
+                elif settling.quiet_polls >= self.settle_polls:
                     del self._settling[name]
                     self.known[name] = etag
                     modified = datetime.fromtimestamp(stat.st_mtime, UTC)
@@ -117,6 +132,9 @@ class DirectoryWatcher:
                 removed.append(name)
             for name in list(self._settling.keys() - on_disk.keys()):
                 del self._settling[name]
+        for path in adopted:
+            if self.adopt is not None:
+                self.adopt(path)
         for info in ready:
             self.emit("ObjectCreated", info)
         for name in removed:
@@ -127,7 +145,9 @@ class DirectoryWatcher:
         try:
             with os.scandir(self.root) as entries:
                 for entry in entries:
-                    if filename_problem(entry.name) is not None:
+                    if filename_problem(entry.name) and (
+                        self.adopt is None or upload_name_problem(entry.name)
+                    ):
                         continue  # hidden temporaries, other files: never audio
                     try:
                         if entry.is_file():

@@ -9,7 +9,7 @@ Two triggers:
   (``incoming/<id>/``, written once), so no sequencer is needed:
   a retried event starts again from the start, and one that comes twice, or after a delete
   or a newer upload won, finds no record waiting for that upload, which is then removed;
-- an hourly schedule (an EventBridge "Scheduled Event"): ``Conversions.sweep`` marks
+- an hourly schedule (an EventBridge "Scheduled Event"): ``Upkeep.sweep`` marks
   conversions whose heartbeat stopped (a timeout, an out-of-memory kill) invalid, and
   converts non-house MP3s in the library in place.
 
@@ -33,7 +33,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     root = services()
     root.migrate()  # this function writes the catalogue: its schema comes forward first
     if event.get("detail-type") == "Scheduled Event":
-        root.conversions.sweep()
+        root.upkeep.sweep()
         return {"swept": True}
     s3 = S3EventBridgeNotificationEvent(event)
     s3_object = s3.detail.object

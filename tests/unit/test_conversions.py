@@ -220,9 +220,9 @@ def test_text_named_m4a_is_refused_and_nothing_is_stored(root):
 def test_the_sweep_marks_a_silent_conversion_invalid(root, wall_clock):
     record = upload(root, "story.m4a", m4a())
     info = root.storage.head(record.source_key)
-    assert root.conversions.sweep() == [], "a fresh conversion is left alone"
+    assert root.upkeep.sweep() == [], "a fresh conversion is left alone"
     wall_clock.now += 301
-    assert root.conversions.sweep() == ["story.mp3"]
+    assert root.upkeep.sweep() == ["story.mp3"]
     stored = root.catalog.get_audio("story.mp3")
     assert stored.status is AudioStatus.INVALID
     assert "conversion failed" in stored.status_reason
@@ -297,7 +297,7 @@ def test_interrupted_gives_the_waiting_uploads_and_gives_up_on_the_lost(root):
     kept = upload(root, "kept.m4a", m4a(1.0))
     lost = upload(root, "lost.m4a", m4a(1.0))
     root.storage.delete(lost.source_key)
-    waiting = root.conversions.interrupted()
+    waiting = root.upkeep.interrupted()
     assert [info.name for info in waiting] == [kept.source_key]
     gone = root.catalog.get_audio("lost.mp3")
     assert gone.status is AudioStatus.INVALID and "conversion failed" in gone.status_reason
@@ -348,3 +348,46 @@ def test_the_local_schedule_runs_its_task_again_and_again_until_stopped():
     count = len(runs)
     assert not schedule._thread.is_alive()
     assert len(runs) == count, "nothing runs once stopped"
+
+
+# Library MP3s from before any audio came in, or copied in by hand --------------------------------
+
+
+def copied_in(root: Services, name: str, data: bytes):
+    info = root.storage.put(name, io.BytesIO(data))
+    return root.pipeline.object_created(info, sequencer=None)
+
+
+def test_a_library_mp3_not_in_the_house_format_is_converted_in_place(root):
+    before = copied_in(root, "radio.mp3", make_mp3_with_pyav(1.5, sample_rate=22050, channels=1))
+    assert before.status is AudioStatus.READY and before.sample_rate == 22050
+    house = copied_in(root, "song.mp3", make_mp3(1.0))
+    assert root.upkeep.sweep() == []
+    marked = root.catalog.get_audio("radio.mp3")
+    assert marked.status is AudioStatus.READY, "it plays as it is meanwhile"
+    assert marked.source_key and marked.source_key.startswith("incoming/")
+    assert root.catalog.get_audio("song.mp3") == house, "a house MP3 is left alone"
+
+    done = root.conversions.convert_incoming(root.storage.head(marked.source_key))
+    assert done is not None
+    after = root.catalog.get_audio("radio.mp3")
+    assert (after.sample_rate, after.channels, after.mpeg_version) == (44100, 2, "1")
+    assert after.credential_version == before.credential_version, "same device URL"
+    assert after.source_format == "mp3/mp3" and after.source_key is None
+    assert after.duration == pytest.approx(1.5, abs=0.06)
+    assert library_names(root) == ["radio.mp3", "song.mp3"]
+    assert root.upkeep.sweep() == [] and root.catalog.get_audio("radio.mp3") == after
+
+
+def test_an_in_place_conversion_that_fails_leaves_the_file_as_it_was(root):
+    before = copied_in(root, "odd.mp3", make_mp3_with_pyav(1.0, sample_rate=48000))
+    original = b"".join(root.storage.open_range("odd.mp3"))
+    root.upkeep.sweep()
+    marked = root.catalog.get_audio("odd.mp3")
+    root.storage.delete(marked.source_key)
+    root.storage.put(marked.source_key, io.BytesIO(b"not audio at all " * 50))
+    assert root.conversions.convert_incoming(root.storage.head(marked.source_key)) is None
+    kept = root.catalog.get_audio("odd.mp3")
+    assert kept.status is AudioStatus.READY and kept.source_key is None
+    assert kept.etag == before.etag
+    assert b"".join(root.storage.open_range("odd.mp3")) == original

@@ -316,7 +316,8 @@ def test_the_conversion_schedule_runs_on_its_worker_and_the_pack_one_on_the_stre
 
 
 class FakeConversions:
-    """Stands in for ``Services.conversions``: records what the handler asks of it."""
+    """Stands in for ``Services.conversions`` (and ``Services.upkeep``): records what the
+    handler asks of them."""
 
     def __init__(self, fail: Exception | None = None) -> None:
         self.converted: list[ObjectInfo] = []
@@ -337,6 +338,7 @@ def conversions(local_env) -> FakeConversions:
     root = fresh_services()
     fake = FakeConversions()
     root.conversions = fake  # the handler asks bootstrap.services() for it
+    root.upkeep = fake
     return fake
 
 

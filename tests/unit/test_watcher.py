@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from local_server.app import create_app
+from local_server.app import adopter, create_app
 from local_server.s3_events import S3EventDispatcher
 from local_server.template import read_template
 from local_server.watcher import DirectoryWatcher
@@ -393,3 +393,36 @@ def test_the_local_server_watches_its_audio_directory(local_env, monkeypatch):
 def test_no_directory_watcher_on_s3(aws_env):
     app = server()
     assert app.state.watcher is None
+
+
+def test_audio_of_another_format_copied_in_by_hand_is_converted(local_env, monkeypatch):
+    """Given the server running, a parent copies a voice memo (story.m4a) into the audio
+    folder: once settled it leaves the folder for its conversion, and story.mp3 appears."""
+    from starlette.testclient import TestClient
+
+    from tests.audio import audio_source
+
+    monkeypatch.setenv("LOCAL_WATCH_SECONDS", "0")  # the test polls by hand: no thread
+    app = server()
+    root = app.state.services
+    with TestClient(app):
+        watcher = DirectoryWatcher(local_env.audio_dir, app.state.dispatcher, adopt=adopter(root))
+        (local_env.audio_dir / "story.m4a").write_bytes(audio_source("m4a"))
+        for _ in range(4):
+            watcher.poll()
+        assert not (local_env.audio_dir / "story.m4a").exists()
+        app.state.dispatcher.drain()
+        record = root.catalog.get_audio("story.mp3")
+        assert record.status is AudioStatus.READY and record.source_format == "m4a/aac"
+        assert sorted(p.name for p in local_env.audio_dir.iterdir()) == ["story.mp3"]
+        watcher.poll()
+        assert root.catalog.get_audio("story.m4a") is None, "never catalogued as it was"
+
+
+def test_other_formats_are_left_alone_where_nothing_converts_them(audio_dir, emit):
+    watcher = DirectoryWatcher(audio_dir, emit)  # no adopter: as before
+    (audio_dir / "story.m4a").write_bytes(b"x" * 100)
+    for _ in range(4):
+        watcher.poll()
+    assert emit.events == []
+    assert (audio_dir / "story.m4a").exists()

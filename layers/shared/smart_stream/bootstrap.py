@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from smart_stream.services.pipeline import Pipeline
     from smart_stream.services.queues import Queues
     from smart_stream.services.tts import Stories
+    from smart_stream.services.upkeep import Upkeep
     from smart_stream.services.urls import DeviceUrls
     from smart_stream.services.versions import Versions
     from smart_stream.services.yoto_cards import YotoCards
@@ -236,6 +237,12 @@ class Services:
             wall_clock=self.wall_clock,
             clock=self.clock,
         )
+
+    @built
+    def upkeep(self) -> Upkeep:
+        from smart_stream.services.upkeep import Upkeep
+
+        return Upkeep(self.conversions)
 
     @built
     def library(self) -> Library:

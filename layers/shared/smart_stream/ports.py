@@ -131,8 +131,9 @@ class Storage(Protocol):
         ...
 
     def copy(self, source: str, name: str) -> ObjectInfo:
-        """Store a copy of the object ``source`` (an upload's key) as the library file
-        ``name``, replacing it, without the bytes passing through here (S3's CopyObject)."""
+        """Store a copy of the object ``source`` as ``name`` (an upload's key into the
+        library, or a library file under ``incoming/``), replacing it, without the bytes
+        passing through here (S3's CopyObject)."""
         ...
 
     def delete(self, name: str) -> None:

@@ -15,7 +15,7 @@ import logging
 import tempfile
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import BinaryIO, cast
 
 from smart_stream.audio.analysis import analyse_upload
@@ -43,8 +43,6 @@ logger = logging.getLogger("smart_stream.conversions")
 READ_BLOCK = 1024 * 1024
 #: A converted file is spooled to disk past this size, never held whole in memory.
 _SPOOL_BYTES = 8 * 1024 * 1024
-#: A conversion silent for this long is taken for dead (its function was stopped).
-STALE_SECONDS = 300.0
 #: What an upload waiting for its conversion is stored as (it is judged by its content).
 UPLOAD_TYPE = "application/octet-stream"
 
@@ -144,8 +142,10 @@ class Conversions:
     # The conversion --------------------------------------------------------------------------
 
     def waiting(self, name: str, key: str) -> AudioRecord | None:
+        """The record that waits for ``key``: a ``converting`` file, or a ``ready`` one
+        being converted in place (it plays as it is until its house MP3 replaces it)."""
         record = self.catalog.get_audio(name)
-        if record is None or record.status is not AudioStatus.CONVERTING:
+        if record is None or record.status not in (AudioStatus.CONVERTING, AudioStatus.READY):
             return None
         return record if record.source_key == key else None
 
@@ -249,11 +249,20 @@ class Conversions:
     def heartbeat(self, record: AudioRecord, fraction: float | None) -> None:
         """Say how far the work for ``record`` has come; ``Superseded`` when the record no
         longer waits for it (deleted, or replaced): the work stops there."""
-        beat = {"progress": fraction, "heartbeat_at": self.now()}
+        beat: dict[str, object] = {"heartbeat_at": self.now()}
+        if record.status is AudioStatus.CONVERTING:
+            beat["progress"] = fraction
         if not self.catalog.put_audio(record.model_copy(update=beat), if_source=record.source_key):
             raise Superseded
 
     def give_up(self, record: AudioRecord, reason: str) -> None:
+        if record.status is AudioStatus.READY:
+            # A conversion in place that failed: the file stays as it was, and playable.
+            kept = record.model_copy(update={"source_key": None, "heartbeat_at": None})
+            if self.catalog.put_audio(kept, if_source=record.source_key):
+                logger.warning("kept as it is", extra={"key": record.filename, "why": reason})
+                self.remove(cast(str, record.source_key))
+            return
         failed = record.model_copy(
             update={
                 "status": AudioStatus.INVALID,
@@ -268,44 +277,3 @@ class Conversions:
     def remove(self, key: str) -> None:
         with contextlib.suppress(AudioNotFoundError, SmartStreamError):
             self.storage.delete(key)
-
-    # What was left behind --------------------------------------------------------------------
-
-    def interrupted(self) -> list[ObjectInfo]:
-        """What waits for work that no process is doing (the local server's start-up: its
-        conversions stopped with it): each still-stored upload or job, for its event to be
-        sent again (a retried event starts again from the start). A record whose upload is
-        gone already is given up on."""
-        waiting = []
-        after: str | None = None
-        while True:
-            page = self.catalog.list_audio(
-                limit=500, after=after, statuses=(AudioStatus.CONVERTING,)
-            )
-            for record in page.records:
-                try:
-                    waiting.append(self.storage.head(cast(str, record.source_key)))
-                except AudioNotFoundError:
-                    self.give_up(record, "The conversion failed (its upload is gone).")
-            if page.after is None:
-                return waiting
-            after = page.after
-
-    def sweep(self, *, stale_after: float = STALE_SECONDS) -> list[str]:
-        """Mark ``invalid`` ("conversion failed") every conversion silent for longer than
-        ``stale_after`` seconds; the names marked."""
-        limit = self.now() - timedelta(seconds=stale_after)
-        marked = []
-        after: str | None = None
-        while True:
-            page = self.catalog.list_audio(
-                limit=500, after=after, statuses=(AudioStatus.CONVERTING,)
-            )
-            for record in page.records:
-                beat = record.heartbeat_at or record.uploaded_at
-                if beat < limit:
-                    self.give_up(record, "The conversion failed (it stopped answering).")
-                    marked.append(record.filename)
-            if page.after is None:
-                return marked
-            after = page.after

@@ -215,7 +215,7 @@ class S3Storage:
         try:
             self.client.copy_object(
                 Bucket=self.bucket,
-                Key=validate_filename(name),
+                Key=_writable(name),
                 CopySource={"Bucket": self.bucket, "Key": validate_storage_key(source)},
                 ContentType="audio/mpeg",
                 MetadataDirective="REPLACE",

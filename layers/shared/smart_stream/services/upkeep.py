@@ -1,0 +1,106 @@
+"""What conversions leave behind, looked after by the conversion's schedule (hourly
+deployed; the local server's sweep and start-up locally): conversions that stopped answering,
+conversions a stopped local server was in the middle of, and library MP3s that are not in
+the house format yet."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import cast
+
+from smart_stream.domain.errors import AudioNotFoundError
+from smart_stream.domain.names import incoming_key
+from smart_stream.domain.records import AudioRecord, AudioStatus
+from smart_stream.ports import ObjectInfo
+from smart_stream.services.conversions import Conversions
+
+#: A conversion silent for this long is taken for dead (its function was stopped).
+STALE_SECONDS = 300.0
+
+
+class Upkeep:
+    """What the conversion's schedule does, over its ``Conversions``."""
+
+    def __init__(self, conversions: Conversions) -> None:
+        self.conversions = conversions
+        self.storage = conversions.storage
+        self.catalog = conversions.catalog
+
+    def interrupted(self) -> list[ObjectInfo]:
+        """What waits for work that no process is doing (the local server's start-up: its
+        conversions stopped with it): each still-stored upload or job, for its event to be
+        sent again (a retried event starts again from the start). A record whose upload is
+        gone already is given up on."""
+        waiting = []
+        after: str | None = None
+        while True:
+            page = self.catalog.list_audio(
+                limit=500, after=after, statuses=(AudioStatus.CONVERTING,)
+            )
+            for record in page.records:
+                try:
+                    waiting.append(self.storage.head(cast(str, record.source_key)))
+                except AudioNotFoundError:
+                    self.conversions.give_up(record, "The conversion failed (its upload is gone).")
+            if page.after is None:
+                return waiting
+            after = page.after
+
+    def convert_in_place(self, record: AudioRecord) -> str:
+        """Start converting a library MP3 that is not in the house format (from before
+        uploads were converted, or copied in by hand): a copy of it waits under
+        ``incoming/``, its conversion replaces the file, and the file keeps its name and
+        device URL, and plays as it is meanwhile. The copy's key."""
+        key = incoming_key(self.conversions.new_id(), record.filename)
+        marked = record.model_copy(
+            update={"source_key": key, "heartbeat_at": self.conversions.now()}
+        )
+        self.catalog.put_audio(marked)  # first: the copy's event must find it waiting
+        self.storage.copy(record.filename, key)
+        if record.source_key:
+            self.conversions.remove(record.source_key)  # an earlier attempt that died
+        return key
+
+    def not_house(self) -> list[AudioRecord]:
+        """Library MP3s that do not join every queue as they are."""
+        found = []
+        after: str | None = None
+        while True:
+            page = self.catalog.list_audio(limit=500, after=after, statuses=(AudioStatus.READY,))
+            found += [
+                r
+                for r in page.records
+                if (r.mpeg_version, r.sample_rate, r.channels) != ("1", 44100, 2)
+                and (r.source_key is None or self._stale(r, STALE_SECONDS))
+            ]
+            if page.after is None:
+                return found
+            after = page.after
+
+    def _stale(self, record: AudioRecord, seconds: float) -> bool:
+        beat = record.heartbeat_at or record.uploaded_at
+        return beat < self.conversions.now() - timedelta(seconds=seconds)
+
+    def sweep(self, *, stale_after: float = STALE_SECONDS) -> list[str]:
+        """Mark ``invalid`` ("conversion failed") every conversion silent for longer than
+        ``stale_after`` seconds, and start converting in place every library MP3 not in the
+        house format; the names marked invalid."""
+        for record in self.not_house():
+            self.convert_in_place(record)
+        limit = self.conversions.now() - timedelta(seconds=stale_after)
+        marked = []
+        after: str | None = None
+        while True:
+            page = self.catalog.list_audio(
+                limit=500, after=after, statuses=(AudioStatus.CONVERTING,)
+            )
+            for record in page.records:
+                beat = record.heartbeat_at or record.uploaded_at
+                if beat < limit:
+                    self.conversions.give_up(
+                        record, "The conversion failed (it stopped answering)."
+                    )
+                    marked.append(record.filename)
+            if page.after is None:
+                return marked
+            after = page.after
