@@ -5,10 +5,10 @@ a conversion that died is found by the sweep."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import UTC, datetime
 
-import av
 import pytest
 
 from smart_stream.audio.analysis import analyse_upload
@@ -16,7 +16,7 @@ from smart_stream.bootstrap import Services, install
 from smart_stream.domain.errors import AudioExistsError, UnsupportedMediaTypeError
 from smart_stream.domain.records import AudioStatus
 from smart_stream.settings import Settings
-from tests.audio import make_mp3, make_mp3_with_pyav, pcm_tone
+from tests.audio import SOURCE_TAGS, SOURCES, make_audio, make_mp3, make_mp3_with_pyav
 
 
 class WallClock:
@@ -42,31 +42,13 @@ def root(app_env, wall_clock) -> Services:
     return built
 
 
-def encoded(
-    seconds: float, container: str, codec: str, *, rate: int = 48000, channels: int = 2, **tags
-) -> bytes:
-    """A tone of ``seconds`` encoded by FFmpeg (PyAV) into ``container`` with ``codec``."""
-    out = io.BytesIO()
-    layout = "mono" if channels == 1 else "stereo"
-    with av.open(out, "w", format=container) as muxer:
-        muxer.metadata.update(tags)
-        stream = muxer.add_stream(codec, rate=rate, layout=layout)
-        samples = pcm_tone(seconds, rate, channels)
-        frame = av.AudioFrame(format="s16", layout=layout, samples=len(samples) // (2 * channels))
-        frame.planes[0].update(samples)
-        frame.sample_rate = rate
-        frame.pts = 0
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            muxer.mux(packet)
-    return out.getvalue()
-
-
-def m4a(seconds: float = 2.0, **tags) -> bytes:
-    return encoded(seconds, "ipod", "aac", **tags)
+def m4a(seconds: float = 2.0) -> bytes:
+    """A tagged AAC M4A of a tone, as a phone's voice memo (tests/audio.py's source)."""
+    return make_audio(dataclasses.replace(SOURCES["m4a"], seconds=seconds))
 
 
 def flac(seconds: float = 2.0) -> bytes:
-    return encoded(seconds, "flac", "flac", rate=44100)
+    return make_audio(dataclasses.replace(SOURCES["flac"], seconds=seconds, cover=False))
 
 
 def upload(root: Services, name: str, data: bytes, *, overwrite: bool = False):
@@ -100,7 +82,7 @@ def test_a_house_mp3_is_stored_byte_for_byte_and_ready_at_once(root):
 
 
 def test_an_m4a_waits_as_converting_then_is_a_house_mp3_with_its_tags(root):
-    source = m4a(2.0, title="Grandma's story", artist="Grandma", album="Evenings")
+    source = m4a(2.0)
     record = upload(root, "Grandma's story.m4a", source)
     assert record.filename == "Grandma's story.mp3"
     assert record.status is AudioStatus.CONVERTING
@@ -116,7 +98,11 @@ def test_an_m4a_waits_as_converting_then_is_a_house_mp3_with_its_tags(root):
     assert stored.source_format == "m4a/aac"
     assert stored.credential_version == credential, "its device URL stays the same"
     assert stored.progress is None and stored.source_key is None
-    assert (stored.title, stored.artist, stored.album) == ("Grandma's story", "Grandma", "Evenings")
+    assert (stored.title, stored.artist, stored.album) == (
+        SOURCE_TAGS["title"],
+        SOURCE_TAGS["artist"],
+        SOURCE_TAGS["album"],
+    )
     assert stored.duration == pytest.approx(2.0, abs=0.05)
     data = b"".join(root.storage.open_range("Grandma's story.mp3"))
     analysis = analyse_upload(io.BytesIO(data))
@@ -255,12 +241,12 @@ def test_a_house_mp3_through_the_upload_url_is_copied_as_it_is(root):
 
 
 def test_an_m4a_through_the_upload_url_is_converted(root):
-    upload_info = posted(root, "voice memo.m4a", m4a(1.5, title="Memo"))
+    upload_info = posted(root, "voice memo.m4a", m4a(1.5))
     done = root.conversions.convert_incoming(upload_info)
     assert done is not None and done.filename == "voice memo.mp3"
     stored = root.catalog.get_audio("voice memo.mp3")
     assert stored.status is AudioStatus.READY and stored.source_format == "m4a/aac"
-    assert stored.title == "Memo"
+    assert stored.title == SOURCE_TAGS["title"]
     assert not root.storage.exists(upload_info.name)
 
 
