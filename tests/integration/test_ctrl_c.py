@@ -236,3 +236,40 @@ def test_api_token_from_the_environment_is_used_and_not_stored(tmp_path, process
     assert not (tmp_path / "state" / "api-token").exists()
     code, _ = running.interrupt()
     assert code == 0, running.log()
+
+
+def test_an_m4a_uploaded_to_the_real_process_is_converted_by_its_worker(tmp_path, processes):
+    """The local worker path as `make dev` runs it: the upload answers 202 at once, and the
+    server's own conversion worker makes it a playable house MP3 (polled, up to 60 s)."""
+    from tests.audio import audio_source
+
+    env = server_env(
+        PORT=str(_free_port()),
+        API_TOKEN="worker-token-0123456789",
+        AUDIO_FILES_DIR=str(tmp_path / "audio"),
+        DATA_DIR=str(tmp_path / "state"),
+    )
+    running = start(env, ROOT)
+    processes.append(running)
+    data = audio_source("m4a")
+    sent = httpx.post(
+        f"{running.base_url}/api/audio/upload",
+        headers=running.auth(),
+        files={"file": ("Voice Memo.m4a", data, "audio/mp4")},
+    )
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["status"] == "converting"
+    deadline = time.monotonic() + 60
+    while True:
+        meta = httpx.get(
+            f"{running.base_url}/api/audio/Voice Memo.mp3/metadata", headers=running.auth()
+        ).json()
+        if meta["status"] != "converting" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert meta["status"] == "ready", (meta, running.log())
+    assert meta["source_format"] == "m4a/aac"
+    assert httpx.get(meta["url"], timeout=30).status_code == 200
+    assert sorted(p.name for p in (tmp_path / "audio").iterdir()) == ["Voice Memo.mp3"]
+    code, _ = running.interrupt()
+    assert code == 0, running.log()

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.audio import add_id3, decode_pcm, decode_with_pyav
+from tests.audio import add_id3, audio_source, decode_pcm, decode_with_pyav
 from tests.conftest import ROOT, TOKEN, fresh_services
 from tests.contract import QUEUE_FIELDS
 from tests.integration.helpers import (
@@ -143,10 +143,15 @@ def test_every_bad_input(live_server, client, three, monkeypatch):
 
     # Files that are not house MP3s are converted: while they are, a queue cannot take
     # them (422 naming each); once converted they join any queue.
-    odd = {
-        "Mono Story.mp3": track("Mono Story.mp3", 0.5, 64, channels=1),
-        "Loud 48k.mp3": track("Loud 48k.mp3", 0.5, 128, rate=48000),
-        "Small Radio.mp3": track("Small Radio.mp3", 0.6, 64, rate=22050, channels=1),
+    odd = {  # library name: (upload name, bytes, what a decoder reads it as)
+        "Mono Story.mp3": ("Mono Story.mp3", track("x", 0.5, 64, channels=1).data, "mp3"),
+        "Loud 48k.mp3": ("Loud 48k.mp3", track("x", 0.5, 128, rate=48000).data, "mp3"),
+        "Small Radio.mp3": (
+            "Small Radio.mp3",
+            track("x", 0.6, 64, rate=22050, channels=1).data,
+            "mp3",
+        ),
+        "Voice Memo.mp3": ("Voice Memo.m4a", audio_source("m4a"), None),
     }
     # Conversions wait until the test lets them go (a gate around the server's own).
     conversions = live_server.app.state.services.conversions
@@ -158,8 +163,8 @@ def test_every_bad_input(live_server, client, three, monkeypatch):
 
     monkeypatch.setattr(conversions, "convert_incoming", gated)
     try:
-        for odd_track in odd.values():
-            sent = upload(client, odd_track.name, odd_track.data)
+        for upload_name, data, _ in odd.values():
+            sent = upload(client, upload_name, data)
             assert sent.status_code == 202, sent.text
             assert sent.json()["status"] == "converting"
         waiting = assert_json_error(save(client, "q", {"files": [names[0], *odd, names[1]]}), 422)
@@ -175,12 +180,18 @@ def test_every_bad_input(live_server, client, three, monkeypatch):
     played = decode_pcm(stream.content)
     assert (played.sample_rate, played.nchannels) == (44100, 2)
 
-    def seconds(data: bytes) -> float:
-        decoded = decode_pcm(data)
+    def seconds(data: bytes, format: str | None = "mp3") -> float:
+        decoded = decode_pcm(data, format)
         return decoded.num_frames / decoded.sample_rate
 
-    expected = sum(seconds(x.data) for x in (three[0], *odd.values(), three[1]))
-    assert abs(played.num_frames / 44100 - expected) < 0.1, (played.num_frames, expected)
+    played_seconds = played.num_frames / 44100
+    # Exactly the files' catalogued lengths (what the queue joins)...
+    total = joined.json()["total_duration"]
+    assert abs(played_seconds - total) < 0.03, (played_seconds, total)
+    # ... and each within 50 ms of its source (an encoder's delay and padding, per file).
+    sources = [seconds(three[0].data), seconds(three[1].data)]
+    sources += [seconds(data, format) for _, data, format in odd.values()]
+    assert abs(played_seconds - sum(sources)) < 0.05 * len(sources), (played_seconds, sources)
     client.delete("/api/streams/q")
 
     assert_json_error(save(client, "q", {"files": []}), 422)
