@@ -25,9 +25,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from smart_stream.changes import ChangeFeed
+from smart_stream.lazy import built
 from smart_stream.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,34 +53,6 @@ T = TypeVar("T")
 
 #: The SQLite catalogue's file in DATA_DIR.
 SQLITE_FILENAME = "catalog.sqlite3"
-
-
-class built(Generic[T]):
-    """A part of ``Services`` built on first use, once: under the instance's lock, since two
-    request threads must not build two catalogues (``functools.cached_property`` does not
-    lock). Once built it is a plain attribute of the instance."""
-
-    def __init__(self, build: Callable[[Services], T]) -> None:
-        self.build = build
-        self.name = build.__name__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, instance: None, owner: type) -> built[T]: ...
-
-    @overload
-    def __get__(self, instance: Services, owner: type | None = None) -> T: ...
-
-    def __get__(self, instance: Services | None, owner: type | None = None) -> T | built[T]:
-        if instance is None:
-            return self
-        with instance._building:
-            if self.name not in instance.__dict__:
-                instance.__dict__[self.name] = self.build(instance)
-            value: T = instance.__dict__[self.name]
-            return value
 
 
 class Services:
@@ -304,27 +277,17 @@ class Services:
 
     @built
     def device(self) -> DeviceContext:
-        from smart_stream.changes import AudioChanged, QueueChanged
-        from smart_stream.device.cache import DeviceCache
         from smart_stream.device.context import DeviceContext
-        from smart_stream.domain.records import AudioRecord, QueueRecord
 
         settings = self.settings
-        ttl = settings.device_cache_seconds
-        catalog = self.catalog
-        audio_records: DeviceCache[AudioRecord] = DeviceCache(catalog.get_audio, ttl, self.clock)
-        queue_records: DeviceCache[QueueRecord] = DeviceCache(catalog.get_queue, ttl, self.clock)
-        # Writes in this process forget what they change at once (elsewhere, within ttl).
-        self.changes.subscribe(AudioChanged, lambda change: audio_records.forget(change.filename))
-        self.changes.subscribe(QueueChanged, lambda change: queue_records.forget(change.name))
-        return DeviceContext(
+        return DeviceContext.build(
             access=self.access,
             storage=self.storage,
-            catalog=catalog,
-            audio_records=audio_records,
-            queue_records=queue_records,
+            catalog=self.catalog,
+            changes=self.changes,
             layouts=self.layouts,
             packs=self.packs,
+            cache_seconds=settings.device_cache_seconds,
             chunk_bytes=settings.stream_chunk_bytes,
             session_seconds=settings.stream_session_seconds,
             session_bytes=settings.stream_session_bytes,
