@@ -23,7 +23,6 @@ from smart_stream.domain.records import AudioRecord, AudioStatus, QueueRecord, S
 __all__ = [
     "Catalog",
     "Chunk",
-    "Clock",
     "ObjectInfo",
     "ObjectStream",
     "Page",
@@ -272,7 +271,7 @@ class SpeechEngine(Protocol):
     def synthesize(self, text: str, voice: Voice, *, ssml: bool) -> Pcm: ...
 
 
-# Secrets, time, Yoto ---------------------------------------------------------------------------
+# Secrets, Yoto ---------------------------------------------------------------------------
 
 
 class Secrets(Protocol):
@@ -282,12 +281,6 @@ class Secrets(Protocol):
 
     def signing_key(self) -> bytes:
         """The key of device-URL credentials (and of what else the app signs)."""
-        ...
-
-
-class Clock(Protocol):
-    def __call__(self) -> float:
-        """Seconds, for deadlines and expiries."""
         ...
 
 

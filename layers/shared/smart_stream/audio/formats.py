@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from smart_stream.audio.frames import parse_frame_header, skip_id3v2
 from smart_stream.domain.errors import ConversionError, UnsupportedAudioError
+from smart_stream.domain.names import UPLOAD_EXTENSIONS
 
 if TYPE_CHECKING:
     from av.container import InputContainer
 
-ACCEPTED_EXTENSIONS = frozenset(
-    {".mp3", ".m4a", ".m4b", ".mp4", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus"}
-    | {".webm", ".aif", ".aiff"}
-)
+#: The names an upload may have: one list, the names' rules' (``domain.names``).
+ACCEPTED_EXTENSIONS = frozenset(UPLOAD_EXTENSIONS)
 ACCEPTED_FORMATS = (
     "MP3, MP4/M4A/M4B (AAC, ALAC), ADTS AAC, WAV, FLAC, Ogg (Vorbis, Opus), "
     "WebM/Matroska (Opus, Vorbis), AIFF"

@@ -5,6 +5,7 @@ the house format yet."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import cast
 
@@ -26,25 +27,33 @@ class Upkeep:
         self.storage = conversions.storage
         self.catalog = conversions.catalog
 
+    def _records(self, status: AudioStatus) -> Iterator[AudioRecord]:
+        """Every record of ``status``, page after page (in filename order: what is written
+        meanwhile never moves the walk)."""
+        after: str | None = None
+        while True:
+            page = self.catalog.list_audio(limit=500, after=after, statuses=(status,))
+            yield from page.records
+            if page.after is None:
+                return
+            after = page.after
+
+    def _stale(self, record: AudioRecord, seconds: float) -> bool:
+        beat = record.heartbeat_at or record.uploaded_at
+        return beat < self.conversions.now() - timedelta(seconds=seconds)
+
     def interrupted(self) -> list[ObjectInfo]:
         """What waits for work that no process is doing (the local server's start-up: its
         conversions stopped with it): each still-stored upload or job, for its event to be
         sent again (a retried event starts again from the start). A record whose upload is
         gone already is given up on."""
         waiting = []
-        after: str | None = None
-        while True:
-            page = self.catalog.list_audio(
-                limit=500, after=after, statuses=(AudioStatus.CONVERTING,)
-            )
-            for record in page.records:
-                try:
-                    waiting.append(self.storage.head(cast(str, record.source_key)))
-                except AudioNotFoundError:
-                    self.conversions.give_up(record, "The conversion failed (its upload is gone).")
-            if page.after is None:
-                return waiting
-            after = page.after
+        for record in self._records(AudioStatus.CONVERTING):
+            try:
+                waiting.append(self.storage.head(cast(str, record.source_key)))
+            except AudioNotFoundError:
+                self.conversions.give_up(record, "The conversion failed (its upload is gone).")
+        return waiting
 
     def convert_in_place(self, record: AudioRecord) -> str:
         """Start converting a library MP3 that is not in the house format (from before
@@ -62,24 +71,14 @@ class Upkeep:
         return key
 
     def not_house(self) -> list[AudioRecord]:
-        """Library MP3s that do not join every queue as they are."""
-        found = []
-        after: str | None = None
-        while True:
-            page = self.catalog.list_audio(limit=500, after=after, statuses=(AudioStatus.READY,))
-            found += [
-                r
-                for r in page.records
-                if (r.mpeg_version, r.sample_rate, r.channels) != ("1", 44100, 2)
-                and (r.source_key is None or self._stale(r, STALE_SECONDS))
-            ]
-            if page.after is None:
-                return found
-            after = page.after
-
-    def _stale(self, record: AudioRecord, seconds: float) -> bool:
-        beat = record.heartbeat_at or record.uploaded_at
-        return beat < self.conversions.now() - timedelta(seconds=seconds)
+        """Library MP3s that do not join every queue as they are (and are not being
+        converted already)."""
+        return [
+            r
+            for r in self._records(AudioStatus.READY)
+            if (r.mpeg_version, r.sample_rate, r.channels) != ("1", 44100, 2)
+            and (r.source_key is None or self._stale(r, STALE_SECONDS))
+        ]
 
     def sweep(self, *, stale_after: float = STALE_SECONDS) -> list[str]:
         """Mark ``invalid`` ("conversion failed") every conversion silent for longer than
@@ -87,20 +86,9 @@ class Upkeep:
         house format; the names marked invalid."""
         for record in self.not_house():
             self.convert_in_place(record)
-        limit = self.conversions.now() - timedelta(seconds=stale_after)
         marked = []
-        after: str | None = None
-        while True:
-            page = self.catalog.list_audio(
-                limit=500, after=after, statuses=(AudioStatus.CONVERTING,)
-            )
-            for record in page.records:
-                beat = record.heartbeat_at or record.uploaded_at
-                if beat < limit:
-                    self.conversions.give_up(
-                        record, "The conversion failed (it stopped answering)."
-                    )
-                    marked.append(record.filename)
-            if page.after is None:
-                return marked
-            after = page.after
+        for record in self._records(AudioStatus.CONVERTING):
+            if self._stale(record, stale_after):
+                self.conversions.give_up(record, "The conversion failed (it stopped answering).")
+                marked.append(record.filename)
+        return marked
