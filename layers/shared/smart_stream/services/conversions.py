@@ -21,7 +21,6 @@ from typing import BinaryIO, cast
 from smart_stream.audio.analysis import analyse_upload
 from smart_stream.audio.convert import convert
 from smart_stream.audio.formats import Probe, probe
-from smart_stream.audio.ranged_file import RangedFile
 from smart_stream.domain.errors import (
     AudioExistsError,
     AudioNotFoundError,
@@ -34,6 +33,7 @@ from smart_stream.domain.errors import (
 from smart_stream.domain.names import incoming_key, incoming_target, is_incoming_key, library_name
 from smart_stream.domain.records import AudioRecord, AudioStatus
 from smart_stream.ports import Catalog, ObjectInfo, Storage
+from smart_stream.services.pipeline import object_reader
 from smart_stream.services.versions import Versions
 
 logger = logging.getLogger("smart_stream.conversions")
@@ -184,11 +184,8 @@ class Conversions:
 
     def _reader(self, key: str, etag: str, size: int) -> BinaryIO:
         """The upload as a seekable file, over ranged reads of exactly this version."""
-
-        def fetch(start: int, end: int) -> bytes:
-            return b"".join(self.storage.open_range(key, start, end, if_match=etag))
-
-        return cast(BinaryIO, RangedFile(fetch, size, block_size=READ_BLOCK, max_blocks=8))
+        reader = object_reader(self.storage, key, size, etag, block_size=READ_BLOCK, max_blocks=8)
+        return cast(BinaryIO, reader)
 
     def _claim(self, info: ObjectInfo) -> AudioRecord | None:
         """An upload that came through an upload URL: a house MP3 is copied into the library

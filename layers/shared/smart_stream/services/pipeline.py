@@ -21,13 +21,14 @@ from smart_stream.services.versions import Versions
 logger = logging.getLogger("smart_stream.pipeline")
 
 
-def object_reader(storage: Storage, name: str, size: int, etag: str) -> RangedFile:
-    """A seekable file over ranged reads of exactly this version of the object."""
+def object_reader(storage: Storage, name: str, size: int, etag: str, **blocks: int) -> RangedFile:
+    """A seekable file over ranged reads of exactly this version of the object
+    (``blocks``: the reader's ``block_size`` and ``max_blocks``)."""
 
     def fetch(start: int, end: int) -> bytes:
         return b"".join(storage.open_range(name, start, end, if_match=etag))
 
-    return RangedFile(fetch, size)
+    return RangedFile(fetch, size, **blocks)
 
 
 def object_scan(
