@@ -27,6 +27,7 @@ def main() -> int:
     token_source = "API_TOKEN" if settings.api_token else f"{settings.data_dir}/api-token"
     print(
         f"\nSmart Stream is running on {base}\n"
+        f"  open (signs this browser in): {base}/#token={token}\n"
         f"  audio files: {settings.audio_files_dir.resolve()}\n"
         f"  token ({token_source}): {token}\n"
         f"  try: curl -H 'Authorization: Bearer {token}' {base}/api/audio/list\n"

@@ -1,5 +1,6 @@
-"""A local fake of Yoto's API over real HTTP on loopback: sign-in (OAuth device code, token
-refresh), the content endpoints a card needs, bearer checks, and failures on demand.
+"""A local fake of Yoto's API over real HTTP on loopback: sign-in (authorization code with
+PKCE and its consent page, OAuth device code, token refresh), the content endpoints a card
+needs, bearer and scope checks, and failures on demand.
 
 Every card payload is checked against the documented card-content schema, written here as
 pydantic models from yoto.dev:
@@ -9,7 +10,11 @@ pydantic models from yoto.dev:
 - https://yoto.dev/myo/streaming-tracks (what a streaming track and its chapter carry),
 - https://yoto.dev/api/createorupdatecontent (``POST /content``: no ``cardId`` creates, a
   ``cardId`` updates; the answer is ``{"card": {..., "cardId"}}``),
-- https://yoto.dev/api/post-oauth-device-code and /api/post-oauth-token (sign-in).
+- https://yoto.dev/api/post-oauth-device-code and /api/post-oauth-token (sign-in),
+- https://yoto.dev/authentication/auth/ and the ``/authorize`` reference (PKCE, S256; scopes
+  requested and ticked: ``offline_access`` for a refresh token, ``user:content:manage`` to
+  write cards), and Yoto's answer to an update of a card the parent deleted: 400, "Deleted
+  card cannot be restored".
 
 Where the pages disagree, the streaming-track page is followed for stream tracks: the
 playlist schema makes a track's ``duration``, ``fileSize`` and ``overlayLabel`` required, and
@@ -18,8 +23,8 @@ required, but Yoto's own streaming example has none of them (a stream has no len
 to give), so they are optional on stream tracks and chapters here; an ``audio`` track still
 needs ``duration`` and ``fileSize``. From the streaming page too: a chapter of streams says
 ``hasStreams: true`` and the content has ``editSettings.transcodeAudioUploads: true``.
-Unknown fields are refused rather than silently dropped (zod would strip them), so a
-misspelt field shows up as an error here instead of vanishing on the real service.
+Unknown fields are dropped, as zod strips them on the real service; each one dropped is
+recorded in ``FakeYoto.dropped``, so a test can say that no misspelt field vanished.
 
 Use the ``fake_yoto`` fixture: it points YOTO_API_BASE_URL / YOTO_AUTH_BASE_URL at the fake,
 sets YOTO_CLIENT_ID and a short YOTO_TIMEOUT_SECONDS, and yields the :class:`FakeYoto`
@@ -29,7 +34,12 @@ controller (state is fresh for every test; the server is started once per sessio
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
+import html
 import json
+import logging
 import re
 import secrets
 import string
@@ -38,13 +48,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 CLIENT_ID = "fake-yoto-client-id"
@@ -55,14 +65,18 @@ TIMEOUT_SECONDS = 3.0
 #: Formats the streaming-track page names for a stream ("for example mp3 or aac").
 STREAM_FORMATS = {"mp3", "aac"}
 CARD_ID = re.compile(r"^[A-Za-z0-9]{5}$")
+#: The scope a token needs to write or delete cards; ``offline_access`` earns a refresh token.
+CONTENT_SCOPE = "user:content:manage"
+ALL_SCOPES = frozenset({"offline_access", CONTENT_SCOPE, "profile"})
 
 
 # --- The documented card-content schema -------------------------------------------------------
 
 
 class _Strict(BaseModel):
-    # strict: a number is not a string and "true" is not a boolean, as in zod.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # strict: a number is not a string and "true" is not a boolean, as in zod; unknown keys
+    # are stripped, as zod's objects do (see ``dropped_fields``).
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class Display(_Strict):
@@ -218,6 +232,51 @@ def validate_card(payload: Any) -> Card:
     return Card.model_validate(payload)
 
 
+def dropped_fields(value: Any, model: Any, path: str = "") -> list[str]:
+    """The keys of ``value`` that validating it as ``model`` stripped, as dotted paths."""
+    if isinstance(model, BaseModel) and isinstance(value, dict):
+        fields = type(model).model_fields
+        keeps_extra = model.model_config.get("extra") == "allow"
+        found: list[str] = []
+        for key, item in value.items():
+            if key in fields:
+                found += dropped_fields(item, getattr(model, key), f"{path}{key}.")
+            elif not keeps_extra:
+                found.append(f"{path}{key}")
+        return found
+    if isinstance(model, list) and isinstance(value, list):
+        return [
+            name
+            for index, (item, part) in enumerate(zip(value, model, strict=False))
+            for name in dropped_fields(item, part, f"{path}{index}.")
+        ]
+    return []
+
+
+@contextlib.contextmanager
+def as_the_browser() -> Iterator[None]:
+    """Requests made inside are the parent's browser's, not this app's: the HTTP client's
+    log lines (which would show the one-time code in a callback address) are kept out of
+    the logs that tests search for leaked secrets."""
+    # httpcore logs through child loggers (httpcore.http11, ...), which take their level from
+    # these two.
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, before, strict=True):
+            logger.setLevel(level)
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636's S256 code challenge of a verifier (written here apart from the app's)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
 # --- The controller ------------------------------------------------------------------------------
 
 
@@ -257,6 +316,18 @@ class _Token:
     value: str
     expires_at: float
     revoked: bool = False
+    scopes: frozenset[str] = ALL_SCOPES
+
+
+@dataclass
+class _Grant:
+    """What the parent allowed on the consent page, waiting for its code's exchange."""
+
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    scopes: frozenset[str]
+    used: bool = False
 
 
 @dataclass
@@ -279,7 +350,16 @@ class FakeYoto:
     rejected: list[tuple[Any, str]] = field(default_factory=list)
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted_cards: list[str] = field(default_factory=list)
+    #: Card fields the fake stripped as unknown (dotted paths), as the real service would.
+    dropped: list[str] = field(default_factory=list)
+    #: The callback URLs registered in the developer dashboard; None: any (a redirect_uri
+    #: must match one exactly, port included).
+    callback_urls: list[str] | None = None
+    #: Consent pages shown, by their id: the /authorize query they were asked with.
+    consents: dict[str, dict[str, str]] = field(default_factory=dict)
+    codes: dict[str, _Grant] = field(default_factory=dict)
     device_codes: dict[str, str] = field(default_factory=dict)  # code -> pending|approved|denied
+    device_scopes: dict[str, frozenset[str]] = field(default_factory=dict)
     user_codes: list[str] = field(default_factory=list)
     access_tokens: dict[str, _Token] = field(default_factory=dict)
     refresh_tokens: dict[str, _Token] = field(default_factory=dict)
@@ -306,6 +386,32 @@ class FakeYoto:
         with self.lock:
             return self._issue()
 
+    def consent(self, authorize_url: str, *, allow: bool = True) -> str:
+        """What a parent's browser does with ``authorize_url``: open Yoto's consent page,
+        press Allow (or Deny), and be sent back. The address it is sent back to (the
+        app's callback, with ``code``/``error`` and ``state``)."""
+        import httpx
+
+        parts = urlsplit(authorize_url)
+        assert f"{parts.scheme}://{parts.netloc}" == self.base_url, authorize_url
+        with as_the_browser(), httpx.Client(base_url=self.base_url) as client:
+            page = client.get(f"{parts.path}?{parts.query}")
+            assert page.status_code == 200, page.text
+            consent = re.search(r'name="consent" value="([^"]+)"', page.text)
+            assert consent is not None, page.text
+            decision = "allow" if allow else "deny"
+            sent = client.post(
+                "/authorize/decision", data={"consent": consent.group(1), "decision": decision}
+            )
+        assert sent.status_code == 302, sent.text
+        return sent.headers["location"]
+
+    def delete_in_app(self, card_id: str) -> None:
+        """The parent deleted the card in the Yoto app."""
+        with self.lock:
+            del self.cards[card_id]
+            self.deleted_cards.append(card_id)
+
     def expire_access_tokens(self) -> None:
         """Every access token issued so far is now expired (refresh tokens still work)."""
         with self.lock:
@@ -319,9 +425,9 @@ class FakeYoto:
                 token.revoked = True
 
     def secrets_issued(self) -> list[str]:
-        """Every token and device code the fake handed out: none may leak."""
+        """Every token and code the fake handed out: none may leak."""
         with self.lock:
-            return [*self.access_tokens, *self.refresh_tokens, *self.device_codes]
+            return [*self.access_tokens, *self.refresh_tokens, *self.device_codes, *self.codes]
 
     # Failures ------------------------------------------------------------------------------
 
@@ -378,19 +484,24 @@ class FakeYoto:
 
     # Internals -----------------------------------------------------------------------------
 
-    def _issue(self) -> tuple[str, str]:
+    def _issue(self, scopes: frozenset[str] = ALL_SCOPES) -> tuple[str, str]:
         access = "yoto-at-" + secrets.token_urlsafe(24)
         refresh = "yoto-rt-" + secrets.token_urlsafe(24)
-        self.access_tokens[access] = _Token(access, time.time() + self.token_lifetime)
-        self.refresh_tokens[refresh] = _Token(refresh, float("inf"))
+        self.access_tokens[access] = _Token(
+            access, time.time() + self.token_lifetime, False, scopes
+        )
+        self.refresh_tokens[refresh] = _Token(refresh, float("inf"), False, scopes)
         return access, refresh
 
     def _token_answer(self, access: str, refresh: str | None) -> dict[str, Any]:
+        scopes = self.access_tokens[access].scopes
+        if "offline_access" not in scopes:
+            refresh = None  # no refresh token unless offline_access was asked for
         answer: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": self.token_lifetime,
-            "scope": "profile offline_access",
+            "scope": " ".join(sorted(scopes)),
         }
         if refresh is not None:
             answer["refresh_token"] = refresh
@@ -399,6 +510,10 @@ class FakeYoto:
     def _valid_bearer(self, recorded: Recorded) -> bool:
         token = self.access_tokens.get(recorded.bearer or "")
         return token is not None and not token.revoked and token.expires_at > time.time()
+
+    def _may_write_cards(self, recorded: Recorded) -> bool:
+        token = self.access_tokens.get(recorded.bearer or "")
+        return token is not None and CONTENT_SCOPE in token.scopes
 
     def _reset(self) -> None:
         fresh = FakeYoto(base_url=self.base_url)
@@ -480,6 +595,7 @@ def create_app(fake: FakeYoto) -> Starlette:
         user_code = f"{user_code[:4]}-{user_code[4:]}"
         with fake.lock:
             fake.device_codes[code] = "pending"
+            fake.device_scopes[code] = frozenset(recorded.form["scope"].split())
             fake.user_codes.append(user_code)
         return JSONResponse(
             {
@@ -514,12 +630,15 @@ def create_app(fake: FakeYoto) -> Starlette:
                 if state == "used":
                     return _oauth_error(400, "invalid_grant", "device code already used")
                 fake.device_codes[form["device_code"]] = "used"
-                return JSONResponse(fake._token_answer(*fake._issue()))
+                scopes = fake.device_scopes[form["device_code"]]
+                return JSONResponse(fake._token_answer(*fake._issue(scopes)))
+            if form["grant_type"] == "authorization_code":
+                return exchange_code(form)
             if form["grant_type"] == "refresh_token":
                 old = fake.refresh_tokens.get(form.get("refresh_token", ""))
                 if old is None or old.revoked:
                     return _oauth_error(403, "invalid_grant", "unknown or revoked refresh token")
-                access, refresh = fake._issue()
+                access, refresh = fake._issue(old.scopes)
                 if fake.rotate_refresh_tokens:
                     old.revoked = True
                     return JSONResponse(fake._token_answer(access, refresh))
@@ -527,9 +646,91 @@ def create_app(fake: FakeYoto) -> Starlette:
                 return JSONResponse(fake._token_answer(access, None))
         return _oauth_error(400, "unsupported_grant_type", form["grant_type"])
 
+    def exchange_code(form: dict[str, str]) -> Response:
+        # Called with the lock held. RFC 6749 4.1.3 and RFC 7636 4.6.
+        missing = [n for n in ("code", "code_verifier", "redirect_uri") if not form.get(n)]
+        if missing:
+            return _oauth_error(400, "invalid_request", f"missing {missing}")
+        grant = fake.codes.get(form["code"])
+        if grant is None or grant.used:
+            return _oauth_error(400, "invalid_grant", "unknown or already used code")
+        grant.used = True  # single-use, even when the exchange fails below
+        if grant.client_id != form["client_id"]:
+            return _oauth_error(400, "invalid_grant", "the code was issued to another client")
+        if grant.redirect_uri != form["redirect_uri"]:
+            return _oauth_error(400, "invalid_grant", "redirect_uri differs from /authorize's")
+        if s256(form["code_verifier"]) != grant.challenge:
+            return _oauth_error(400, "invalid_grant", "code_verifier does not match")
+        return JSONResponse(fake._token_answer(*fake._issue(grant.scopes)))
+
+    def authorize_page(recorded: Recorded, request: Request) -> Response:
+        query = dict(request.query_params)
+        redirect_uri = query.get("redirect_uri", "")
+        if query.get("client_id") != fake.client_id:
+            return HTMLResponse("<h1>Unknown client</h1>", 400)
+        if not redirect_uri or (
+            fake.callback_urls is not None and redirect_uri not in fake.callback_urls
+        ):
+            # Never redirect to an address that is not registered: show an error instead.
+            return HTMLResponse("<h1>Callback URL mismatch</h1>", 400)
+        problems = []
+        if query.get("response_type") != "code":
+            problems.append("response_type must be code")
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            problems.append("a code_challenge with code_challenge_method=S256 is required")
+        if query.get("audience") != AUDIENCE:
+            problems.append(f"audience must be {AUDIENCE}")
+        scopes = set(query.get("scope", "").split())
+        if not scopes <= ALL_SCOPES:
+            problems.append(f"unknown scopes {sorted(scopes - ALL_SCOPES)}")
+        if problems:
+            back = {"error": "invalid_request", "error_description": "; ".join(problems)}
+            if "state" in query:
+                back["state"] = query["state"]
+            return RedirectResponse(f"{redirect_uri}?{urlencode(back)}", 302)
+        consent = secrets.token_urlsafe(16)
+        with fake.lock:
+            fake.consents[consent] = query
+        asked = ", ".join(sorted(scopes)) or "nothing"
+        page = (
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Yoto</title></head>"
+            "<body><h1>Allow this app to use your Yoto account?</h1>"
+            f"<p>It asks for: {html.escape(asked)}</p>"
+            '<form method="post" action="/authorize/decision">'
+            f'<input type="hidden" name="consent" value="{consent}">'
+            '<button name="decision" value="allow">Allow</button> '
+            '<button name="decision" value="deny">Deny</button>'
+            "</form></body></html>"
+        )
+        return HTMLResponse(page)
+
+    def decision(recorded: Recorded, _: Request) -> Response:
+        form = recorded.form or {}
+        with fake.lock:
+            query = fake.consents.pop(form.get("consent", ""), None)
+            if query is None:
+                return HTMLResponse("<h1>This sign-in has expired</h1>", 400)
+            back: dict[str, str] = {}
+            if form.get("decision") == "allow":
+                code = secrets.token_urlsafe(24)
+                fake.codes[code] = _Grant(
+                    client_id=query["client_id"],
+                    redirect_uri=query["redirect_uri"],
+                    challenge=query["code_challenge"],
+                    scopes=frozenset(query.get("scope", "").split()),
+                )
+                back["code"] = code
+            else:
+                back.update(error="access_denied", error_description="The user said no")
+        if "state" in query:
+            back["state"] = query["state"]
+        return RedirectResponse(f"{query['redirect_uri']}?{urlencode(back)}", 302)
+
     def post_content(recorded: Recorded, request: Request) -> Response:
         if not fake._valid_bearer(recorded):
             return _api_error(401, "unauthorized", "missing, unknown or expired token")
+        if not fake._may_write_cards(recorded):
+            return _api_error(403, "forbidden", f"the token lacks the {CONTENT_SCOPE} scope")
         if request.headers.get("content-type", "").split(";")[0] != "application/json":
             return _api_error(415, "unsupported-media-type", "send JSON")
         try:
@@ -539,7 +740,10 @@ def create_app(fake: FakeYoto) -> Starlette:
                 fake.rejected.append((recorded.json, str(exc)))
             return _api_error(400, "bad-request", str(exc))
         with fake.lock:
+            fake.dropped.extend(dropped_fields(recorded.json, card))
             if card.cardId is not None:
+                if card.cardId in fake.deleted_cards:
+                    return _api_error(400, "bad-request", "Deleted card cannot be restored")
                 if card.cardId not in fake.cards:
                     return _api_error(404, "not-found", f"Card {card.cardId} does not exist.")
                 card_id = card.cardId
@@ -549,7 +753,7 @@ def create_app(fake: FakeYoto) -> Starlette:
                 card_id = "".join(secrets.choice(alphabet) for _ in range(5))
                 created_at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
             stored = {
-                **recorded.json,
+                **card.model_dump(mode="json", exclude_unset=True),
                 "cardId": card_id,
                 "_id": secrets.token_hex(12),
                 "userId": "auth0|fake-parent",
@@ -562,6 +766,8 @@ def create_app(fake: FakeYoto) -> Starlette:
     def delete_content(recorded: Recorded, request: Request) -> Response:
         if not fake._valid_bearer(recorded):
             return _api_error(401, "unauthorized", "missing, unknown or expired token")
+        if not fake._may_write_cards(recorded):
+            return _api_error(403, "forbidden", f"the token lacks the {CONTENT_SCOPE} scope")
         card_id = request.path_params["card_id"]
         with fake.lock:
             if fake.cards.pop(card_id, None) is None:
@@ -571,6 +777,8 @@ def create_app(fake: FakeYoto) -> Starlette:
 
     return Starlette(
         routes=[
+            Route("/authorize", endpoint(authorize_page), methods=["GET"]),
+            Route("/authorize/decision", endpoint(decision), methods=["POST"]),
             Route("/oauth/device/code", endpoint(device_code), methods=["POST"]),
             Route("/oauth/token", endpoint(token), methods=["POST"]),
             Route("/content", endpoint(post_content), methods=["POST"]),

@@ -1,4 +1,5 @@
-"""GenerateTtsFunction: POST /api/audio/generate-tts, a story spoken into the library."""
+"""GenerateTtsFunction: POST /api/audio/generate-tts, a story spoken into the library; GET
+/api/tts/voices, the voices of the engine in use."""
 
 from smart_stream.bootstrap import services
 from smart_stream.domain.records import AudioStatus
@@ -17,6 +18,13 @@ def generate_tts():
     # 201: spoken within the request; 202: a long story, spoken in the background.
     status = 202 if record.status is AudioStatus.CONVERTING else 201
     return json_response(status, Views(root.urls, request_base(app)).audio_file(record))
+
+
+@app.get("/api/tts/voices")
+def voices():
+    engine = services().speech
+    listed = [{"id": v.id, "name": v.name, "language": v.language} for v in engine.list_voices()]
+    return json_response(200, {"engine": engine.name, "voices": listed})
 
 
 lambda_handler = lambda_handler_for(app)

@@ -21,7 +21,7 @@ from smart_stream.settings import Settings
 from tests import fake_yoto as fakes
 from tests.audio import make_mp3
 from tests.contract import QUEUE_FIELDS
-from tests.fake_yoto import FakeYoto, validate_card
+from tests.fake_yoto import FakeYoto, as_the_browser, validate_card
 from tests.integration.helpers import assert_json_error, upload
 
 pytestmark = pytest.mark.integration
@@ -127,9 +127,26 @@ def device_get(url: str, server) -> httpx.Response:
     return httpx.get(on_server(url, server), timeout=30)
 
 
-def sign_in(client, fake: FakeYoto) -> None:
-    assert client.post("/api/yoto/login").status_code == 200
-    fake.approve()
+def browser_get(url: str) -> httpx.Response:
+    """What the parent's browser does with the address Yoto sends it to (no Authorization
+    header; see ``as_the_browser``)."""
+    with as_the_browser():
+        return httpx.get(url, follow_redirects=False, timeout=30)
+
+
+def consent(client, fake: FakeYoto, server, *, allow: bool = True) -> httpx.Response:
+    """The browser's round trip: the page asks where to go, Yoto's consent page answers
+    Allow (or Deny) and sends the browser to the callback; the callback's answer."""
+    started = client.post("/api/yoto/authorize")
+    assert started.status_code == 200, started.text
+    back = fake.consent(started.json()["authorize_url"], allow=allow)
+    assert back.startswith(server.base_url + "/api/yoto/callback?"), back
+    return browser_get(back)
+
+
+def sign_in(client, fake: FakeYoto, server) -> None:
+    done = consent(client, fake, server)
+    assert (done.status_code, done.headers["location"]) == (302, "/#yoto=signed-in")
     assert client.get("/api/yoto/login").json()["signed_in"] is True
 
 
@@ -179,18 +196,25 @@ def test_sign_in_push_change_revoke_and_delete(
 
     # Not signed in yet: a push says how to sign in.
     refused = assert_json_error(push(client), 401, "yoto_sign_in_needed")
-    assert "/api/yoto/login" in refused["message"]
+    assert "/api/yoto/authorize" in refused["message"]
 
-    # Sign in with the device code.
-    started = client.post("/api/yoto/login")
+    # Sign in: authorization code with PKCE, the browser sent to Yoto and back.
+    callback = server.base_url + "/api/yoto/callback"
+    status = {"signed_in": False, "pending": False, "redirect_uri": callback}
+    assert client.get("/api/yoto/login").json() == status
+    fake.callback_urls = [callback]  # registered in the dashboard, exactly
+    started = client.post("/api/yoto/authorize")
     assert started.status_code == 200, started.text
-    body = started.json()
-    assert set(body) >= {"verification_uri", "user_code", "expires_in"}
-    assert body["user_code"] == fake.user_codes[-1]
-    assert isinstance(body["expires_in"], int) and body["expires_in"] > 0
-    assert client.get("/api/yoto/login").json() == {"signed_in": False, "pending": True}
-    fake.approve()
-    assert client.get("/api/yoto/login").json() == {"signed_in": True, "pending": False}
+    assert client.get("/api/yoto/login").json() == {**status, "pending": True}
+    back = fake.consent(started.json()["authorize_url"])
+    done = browser_get(back)
+    assert (done.status_code, done.headers["location"]) == (302, "/#yoto=signed-in")
+    assert done.headers["cache-control"] == "no-store"
+    assert client.get("/api/yoto/login").json() == {**status, "signed_in": True}
+    # The code was exchanged once; the same callback again changes nothing.
+    again = browser_get(back)
+    assert again.headers["location"] == "/#yoto=error&reason=invalid_state"
+    assert fake.grants() == ["authorization_code"]
 
     # Push: a new card in the parent's account, its id kept with the queue.
     created = push(client)
@@ -340,7 +364,7 @@ def backoff(restart, pauses) -> list[float]:
 def test_yoto_down_slow_busy_or_odd_is_a_clear_error_and_nothing_changes(
     server, client, fake, bedtime, backoff, restart, monkeypatch
 ):
-    sign_in(client, fake)
+    sign_in(client, fake, server)
     before = queue_of(client)
 
     # Down: every attempt fails; a 502 saying nothing changed, and nothing did.
@@ -389,12 +413,13 @@ def test_yoto_down_slow_busy_or_odd_is_a_clear_error_and_nothing_changes(
 
 def test_sign_in_refused_expired_and_revoked(server, client, fake, bedtime, answers, capfd, caplog):
     caplog.set_level(logging.DEBUG)
-    assert client.post("/api/yoto/login").status_code == 200
-    fake.deny()
-    assert client.get("/api/yoto/login").json() == {"signed_in": False, "pending": False}
+    denied = consent(client, fake, server, allow=False)
+    assert denied.headers["location"] == "/#yoto=error&reason=access_denied"
+    assert client.get("/api/yoto/login").json()["signed_in"] is False
+    assert client.get("/api/yoto/login").json()["pending"] is False
     assert_json_error(push(client), 401, "yoto_sign_in_needed")
 
-    sign_in(client, fake)
+    sign_in(client, fake, server)
     fake.expire_access_tokens()
     assert push(client).status_code == 201
     assert [r.status for r in fake.calls("POST", "/content")] == [401, 200]
@@ -403,11 +428,11 @@ def test_sign_in_refused_expired_and_revoked(server, client, fake, bedtime, answ
     fake.revoke_tokens()
     before = queue_of(client)
     refused = assert_json_error(push(client), 401, "yoto_sign_in_needed")
-    assert "sign in" in refused["message"].lower() and "/api/yoto/login" in refused["message"]
+    assert "sign in" in refused["message"].lower() and "/api/yoto/authorize" in refused["message"]
     assert queue_of(client) == before
-    assert client.get("/api/yoto/login").json() == {"signed_in": False, "pending": False}
+    assert client.get("/api/yoto/login").json()["signed_in"] is False
 
-    sign_in(client, fake)
+    sign_in(client, fake, server)
     assert push(client).status_code == 200
 
     out, err = capfd.readouterr()
@@ -422,14 +447,15 @@ def test_without_a_client_id_or_a_public_base_the_errors_say_what_to_set(
 ):
     monkeypatch.delenv("YOTO_CLIENT_ID")
     restart()
-    missing = assert_json_error(client.post("/api/yoto/login"), 409, "yoto_not_configured")
-    assert "YOTO_CLIENT_ID" in missing["message"]
+    for start in ("/api/yoto/authorize", "/api/yoto/login"):
+        missing = assert_json_error(client.post(start), 409, "yoto_not_configured")
+        assert "YOTO_CLIENT_ID" in missing["message"]
     assert_json_error(push(client), 409, "yoto_not_configured")
 
     monkeypatch.setenv("YOTO_CLIENT_ID", fake.client_id)
     monkeypatch.delenv("PUBLIC_BASE_URL")
     restart()
-    sign_in(client, fake)
+    sign_in(client, fake, server)
     for answer in (client.get("/api/streams/bedtime/yoto-card"), push(client)):
         body = assert_json_error(answer, 409, "no_public_url")
         assert "PUBLIC_BASE_URL" in body["message"] and "127.0.0.1" in body["message"]

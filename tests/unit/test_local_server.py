@@ -28,6 +28,8 @@ def test_template_routes_are_the_deployed_ones():
     template = read_template(ROOT / "template.yaml")
     http = {(r.method, r.path): r.function.logical_id for r in template.http_routes}
     assert http == {
+        ("GET", "/"): "PageFunction",
+        ("GET", "/assets/{file}"): "PageFunction",
         ("GET", "/api/health"): "HealthFunction",
         ("GET", "/api/audio/list"): "ListAudioFunction",
         ("GET", "/api/audio/search"): "SearchAudioFunction",
@@ -45,6 +47,10 @@ def test_template_routes_are_the_deployed_ones():
         ("DELETE", "/api/streams/{name}/yoto-card"): "YotoCardFunction",
         ("POST", "/api/yoto/login"): "YotoLoginFunction",
         ("GET", "/api/yoto/login"): "YotoLoginFunction",
+        ("DELETE", "/api/yoto/login"): "YotoLoginFunction",
+        ("POST", "/api/yoto/authorize"): "YotoLoginFunction",
+        ("GET", "/api/yoto/callback"): "YotoCallbackFunction",
+        ("GET", "/api/tts/voices"): "GenerateTtsFunction",
         ("POST", "/api/streams/{name}/revoke-url"): "RevokeUrlFunction",
         ("POST", "/api/audio/{filename}/revoke-url"): "RevokeUrlFunction",
     }

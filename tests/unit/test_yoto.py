@@ -8,17 +8,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import socket
 import time
 from collections.abc import Callable
 from functools import cache
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from pydantic import ValidationError
+from starlette.testclient import TestClient
 
 from smart_stream.adapters.yoto_http import ATTEMPTS
 from smart_stream.bootstrap import Services, install, services
+from smart_stream.device.queue_route import create_queue_stream_app
 from smart_stream.domain.asks import QueueChange
 from smart_stream.domain.errors import (
     NoCardError,
@@ -30,7 +33,12 @@ from smart_stream.domain.errors import (
 from smart_stream.domain.records import PlayMode, QueueRecord
 from smart_stream.http.errors import status_for
 from smart_stream.http.views import Queue, Views
-from smart_stream.services.yoto_signin import DEVICE_GRANT, REFRESH_MARGIN_SECONDS, TOKEN_KEY
+from smart_stream.services.yoto_signin import (
+    DEVICE_GRANT,
+    REFRESH_MARGIN_SECONDS,
+    TOKEN_KEY,
+    code_challenge,
+)
 from smart_stream.settings import Settings
 from tests import fake_yoto as fakes
 from tests.audio import make_mp3
@@ -140,13 +148,26 @@ def card_content(record: QueueRecord, *, request_base: str = BASE, chapters: boo
 
 
 def login_status() -> dict[str, bool]:
-    return services().yoto_signin.status()
+    """Signed in, pending (the callback to register, always the same here, left out)."""
+    status = services().yoto_signin.status(BASE)
+    assert status.pop("redirect_uri") == BASE + "/api/yoto/callback"
+    return status
 
 
 def signed_in(fake: FakeYoto) -> None:
     services().yoto_signin.start_login()
     fake.approve()
     assert services().yoto_signin.poll_login() is True
+
+
+def stream_length(url: str) -> int:
+    """The Content-Length the queue's device route answers for ``url`` (a HEAD)."""
+    parts = urlsplit(url)
+    app = create_queue_stream_app(lambda: services().device)
+    with TestClient(app, base_url=BASE) as client:
+        answer = client.head(f"{parts.path}?{parts.query}")
+    assert answer.status_code == 200, answer.text
+    return int(answer.headers["content-length"])
 
 
 def assert_error(exc_info, status: int, code: str) -> str:
@@ -162,6 +183,8 @@ def test_a_stream_card_is_one_chapter_streaming_the_queue(songs):
     record = make_queue(title="Bedtime stories", description="Three for the night")
     stream_url = as_queue(record).stream_url
     card = card_content(record)
+    # A finite stream's length: what its device route answers as Content-Length.
+    stream_size = stream_length(stream_url)
 
     assert card == {
         "title": "Bedtime stories",
@@ -181,11 +204,13 @@ def test_a_stream_card_is_one_chapter_streaming_the_queue(songs):
                             "overlayLabel": "1",
                             "isNew": True,
                             "display": {"icon16x16": None},
+                            "duration": record.total_duration,
+                            "fileSize": stream_size,
                         }
                     ],
                     "hasStreams": True,
-                    "duration": 0,
-                    "fileSize": 0,
+                    "duration": record.total_duration,
+                    "fileSize": stream_size,
                     "display": {"icon16x16": None},
                 }
             ],
@@ -364,7 +389,6 @@ REFUSED = [
     (f"{TRACK}.key", KeyError),
     (f"{TRACK}.key", 1),
     (f"{TRACK}.isNew", "true"),
-    (f"{TRACK}.trackURL", "https://a.example/s.mp3"),
 ]
 
 
@@ -374,6 +398,13 @@ def test_the_fake_refuses_what_the_schema_refuses():
         with pytest.raises(ValidationError):
             validate_card(_edit(path, value))
             pytest.fail(f"accepted {path} = {value!r}")
+
+
+def test_the_fake_strips_unknown_fields_as_yoto_does_and_says_which():
+    card = _edit(f"{TRACK}.trackURL", "https://a.example/s.mp3")
+    parsed = validate_card(card)
+    assert fakes.dropped_fields(card, parsed) == ["content.chapters.0.tracks.0.trackURL"]
+    assert fakes.dropped_fields(_good(), validate_card(_good())) == []
 
 
 def test_the_fake_wants_length_and_size_on_audio_tracks_only():
@@ -413,8 +444,10 @@ def test_signing_in_with_a_device_code(env, fake):
     (started,) = fake.calls("POST", "/oauth/device/code")
     assert started.form == {
         "client_id": fake.client_id,
-        "scope": "profile offline_access",
-        "audience": fake.base_url,
+        # The same scopes as the browser's sign-in; the audience is Yoto's API whatever
+        # YOTO_API_BASE_URL says (here, the fake).
+        "scope": "offline_access user:content:manage",
+        "audience": "https://api.yotoplay.com",
     }
     assert login_status() == {"signed_in": False, "pending": True}
     assert login_status() == {"signed_in": False, "pending": True}
@@ -484,7 +517,7 @@ def test_rotating_the_signing_secret_forces_a_new_sign_in(env, fake, songs, rebu
     rebuild()
     with pytest.raises(YotoSignInNeededError) as caught:
         push_card("bedtime")
-    assert "/api/yoto/login" in assert_error(caught, 401, "yoto_sign_in_needed")
+    assert "/api/yoto/authorize" in assert_error(caught, 401, "yoto_sign_in_needed")
     assert len(fake.calls("POST", "/content")) == posts
 
     signed_in(fake)
@@ -672,7 +705,7 @@ def test_a_revoked_sign_in_is_401_saying_to_sign_in_again(env, fake, songs):
     fake.revoke_tokens()
     with pytest.raises(YotoSignInNeededError) as caught:
         push_card("bedtime")
-    assert "/api/yoto/login" in assert_error(caught, 401, "yoto_sign_in_needed")
+    assert "/api/yoto/authorize" in assert_error(caught, 401, "yoto_sign_in_needed")
     assert fake.grants() == [DEVICE_GRANT, "refresh_token"]
     assert get_queue("bedtime") == before
     assert services().catalog.get_value(TOKEN_KEY) is None
@@ -734,18 +767,27 @@ def test_an_unexpected_answer_is_502_and_nothing_is_half_saved(env, fake, songs,
     assert fake.cards == cards
 
 
-def test_a_card_deleted_in_the_yoto_app_is_made_again(env, fake, songs):
-    """Given a card the parent removed in the Yoto app (Yoto answers 404 to its update),
-    when the queue is pushed again, then a new card is made and its id kept."""
+@pytest.mark.parametrize("answer", [400, 404], ids=["deleted-400", "unknown-404"])
+def test_a_card_deleted_in_the_yoto_app_is_made_again(env, fake, songs, answer):
+    """Given a card the parent removed in the Yoto app (Yoto answers its update with 400,
+    "Deleted card cannot be restored"; 404 for an id it never had), when the queue is pushed
+    again, then a new card is made and its id kept."""
     make_queue()
     signed_in(fake)
     _, queue = push_card("bedtime")
-    fake.cards.clear()
+    assert queue.yoto_card_id
+    if answer == 400:
+        fake.delete_in_app(queue.yoto_card_id)
+    else:
+        fake.cards.clear()
     created, again = push_card("bedtime")
     assert created is True
+    refused = [r.status for r in fake.calls("POST", "/content")]
+    assert refused == [200, answer, 200]
     assert again.yoto_card_id and again.yoto_card_id != queue.yoto_card_id
     assert get_queue("bedtime").yoto_card_id == again.yoto_card_id
     assert again.yoto_card_id in fake.cards
+    assert fake.dropped == []
 
 
 def test_a_chapters_card_can_be_pushed(env, fake, songs):
@@ -757,6 +799,230 @@ def test_a_chapters_card_can_be_pushed(env, fake, songs):
     chapters = card["content"]["chapters"]
     assert len(chapters) == len(queue.files) > 1
     assert all("/api/audio/" in c["tracks"][0]["trackUrl"] for c in chapters)
+    # Each file's track says how long it is and how many bytes its URL answers with.
+    for chapter, name in zip(chapters, queue.files, strict=True):
+        audio = services().catalog.get_audio(name)
+        assert audio is not None and audio.duration
+        (track,) = chapter["tracks"]
+        assert (track["duration"], track["fileSize"]) == (round(audio.duration, 3), audio.size)
+    assert fake.dropped == []
+
+
+def test_an_open_ended_stream_track_gives_no_length(env, fake, songs):
+    """Loop and endless shuffle have no end: like Yoto's streaming example, the track has no
+    duration or fileSize, and its chapter keeps the example's zeros."""
+    services().queues.put(
+        "forever", QueueChange(files=["moon.mp3", "stars.mp3"], play_mode=PlayMode.LOOP)
+    )
+    card = card_content(get_queue("forever"))
+    (chapter,) = card["content"]["chapters"]
+    (track,) = chapter["tracks"]
+    assert "duration" not in track and "fileSize" not in track
+    assert (chapter["duration"], chapter["fileSize"]) == (0, 0)
+    validate_card(card)
+
+
+# --- Signing in with PKCE ------------------------------------------------------------------------
+
+
+def authorize(request_base: str = BASE) -> dict[str, str]:
+    """Start a sign-in; the query of the address the browser is sent to."""
+    url = services().yoto_signin.authorize(request_base)
+    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def callback(back: str) -> str:
+    """Yoto sent the browser to ``back``: where the callback sends it on."""
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(back).query).items()}
+    return services().yoto_signin.callback(
+        code=query.get("code"), state=query.get("state"), error=query.get("error")
+    )
+
+
+def test_pkce_s256_is_rfc_7636s_example():
+    # RFC 7636, appendix B.
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert code_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_the_authorize_address_asks_for_what_yoto_documents(env, fake):
+    url = services().yoto_signin.authorize(BASE)
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == fake.base_url + "/authorize"
+    query = authorize()
+    assert set(query) == {
+        "audience",
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    }
+    assert query["audience"] == "https://api.yotoplay.com"  # not YOTO_API_BASE_URL (the fake)
+    assert query["client_id"] == fake.client_id
+    assert query["redirect_uri"] == BASE + "/api/yoto/callback"
+    assert query["response_type"] == "code"
+    assert query["scope"].split() == ["offline_access", "user:content:manage"]
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["state"]) >= 32 and re.fullmatch(r"[A-Za-z0-9_-]{43}", query["code_challenge"])
+    # A new sign-in, a new state and challenge.
+    again = authorize()
+    assert again["state"] != query["state"]
+    assert again["code_challenge"] != query["code_challenge"]
+
+
+def test_signing_in_through_the_consent_page(env, fake):
+    assert login_status() == {"signed_in": False, "pending": False}
+    back = fake.consent(services().yoto_signin.authorize(BASE))
+    assert login_status() == {"signed_in": False, "pending": True}
+    assert callback(back) == "/#yoto=signed-in"
+    assert login_status() == {"signed_in": True, "pending": False}
+    (exchange,) = fake.calls("POST", "/oauth/token")
+    assert exchange.form is not None
+    assert set(exchange.form) == {
+        "grant_type",
+        "code",
+        "code_verifier",
+        "redirect_uri",
+        "client_id",
+    }
+    assert exchange.form["grant_type"] == "authorization_code"
+    assert exchange.form["redirect_uri"] == BASE + "/api/yoto/callback"
+    # The verifier never left the server before the exchange.
+    (consented,) = fake.calls("GET", "/authorize")
+    assert exchange.form["code_verifier"] not in json.dumps(consented.headers)
+    assert exchange.form["code_verifier"] not in _everything_stored(env)
+
+
+def test_a_signed_in_parent_can_write_cards(env, fake, songs):
+    make_queue()
+    assert callback(fake.consent(services().yoto_signin.authorize(BASE))) == "/#yoto=signed-in"
+    created, queue = push_card("bedtime")
+    assert created is True and queue.yoto_card_id in fake.cards
+
+
+@pytest.mark.parametrize("scopes", ["offline_access profile", "offline_access"])
+def test_without_the_content_scope_yoto_refuses_the_card(env, fake, songs, monkeypatch, scopes):
+    """Asking for less than user:content:manage signs in, but Yoto will not let the token
+    write a card: that is why it is the default."""
+    monkeypatch.setenv("YOTO_SCOPES", scopes)
+    install(None)
+    make_queue()
+    assert callback(fake.consent(services().yoto_signin.authorize(BASE))) == "/#yoto=signed-in"
+    with pytest.raises(YotoFailedError):
+        push_card("bedtime")
+    assert [r.status for r in fake.calls("POST", "/content")] == [403]
+    assert get_queue("bedtime").yoto_card_id is None
+
+
+def test_a_foreign_reused_or_expired_state_changes_nothing(env, fake, wall_clock):
+    signin = services().yoto_signin
+    back = fake.consent(signin.authorize(BASE))
+    code = parse_qs(urlsplit(back).query)["code"][0]
+
+    # A state this server never handed out: refused, and the real one still works after.
+    forged = signin.callback(code=code, state="forged-state", error=None)
+    assert forged == "/#yoto=error&reason=invalid_state"
+    assert signin.callback(code=code, state=None, error=None) == forged
+    assert fake.calls("POST", "/oauth/token") == []
+    assert login_status() == {"signed_in": False, "pending": True}
+
+    assert callback(back) == "/#yoto=signed-in"
+    tokens_before = services().catalog.get_value(TOKEN_KEY)
+    # The same state again (a replayed callback): refused, nothing exchanged or changed.
+    assert callback(back) == "/#yoto=error&reason=invalid_state"
+    assert len(fake.calls("POST", "/oauth/token")) == 1
+    assert services().catalog.get_value(TOKEN_KEY) == tokens_before
+
+    # A state older than ten minutes: refused, nothing exchanged.
+    late = fake.consent(signin.authorize(BASE))
+    wall_clock.now += 601
+    assert callback(late) == "/#yoto=error&reason=invalid_state"
+    assert len(fake.calls("POST", "/oauth/token")) == 1
+    assert services().catalog.get_value(TOKEN_KEY) == tokens_before
+
+
+def test_yoto_saying_no_changes_nothing(env, fake):
+    signed_in(fake)
+    tokens_before = services().catalog.get_value(TOKEN_KEY)
+    back = fake.consent(services().yoto_signin.authorize(BASE), allow=False)
+    assert parse_qs(urlsplit(back).query)["error"] == ["access_denied"]
+    assert callback(back) == "/#yoto=error&reason=access_denied"
+    assert services().catalog.get_value(TOKEN_KEY) == tokens_before
+    assert login_status() == {"signed_in": True, "pending": False}
+    # An odd error word is not echoed into the page's address as it came.
+    odd = services().yoto_signin.callback(code=None, state=None, error="<script>")
+    assert odd == "/#yoto=error&reason=failed"
+
+
+def test_the_redirect_uri_must_match_exactly(env, fake, monkeypatch):
+    """Yoto compares the callback with the registered one exactly, port included: a sign-in
+    started from another address is refused at the consent page, and an exchange whose
+    redirect_uri differs from /authorize's is refused at the token endpoint."""
+    fake.callback_urls = ["http://127.0.0.1:8080/api/yoto/callback"]
+    with pytest.raises(AssertionError, match="Callback URL mismatch"):
+        fake.consent(services().yoto_signin.authorize("http://127.0.0.1:9090"))
+
+    monkeypatch.setenv("YOTO_REDIRECT_URI", "https://home.example.org/api/yoto/callback")
+    install(None)
+    status = services().yoto_signin.status(BASE)
+    assert status["redirect_uri"] == "https://home.example.org/api/yoto/callback"
+    query = authorize()
+    assert query["redirect_uri"] == "https://home.example.org/api/yoto/callback"
+
+    # The token endpoint checks the exchange's redirect_uri against /authorize's.
+    fake.callback_urls = None
+    back = fake.consent(services().yoto_signin.authorize(BASE))
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    with fake.lock:
+        grant = fake.codes[code]
+        grant.redirect_uri = "https://elsewhere.example.org/api/yoto/callback"
+    assert callback(back) == "/#yoto=error&reason=invalid_grant"
+    assert services().catalog.get_value(TOKEN_KEY) is None
+
+
+def test_the_token_endpoint_checks_the_verifier_and_uses_a_code_once(fake):
+    """The fake's own checks, which the app's exchange relies on being real."""
+    import httpx
+
+    verifier = "v" * 50
+    query = urlencode(
+        {
+            "audience": "https://api.yotoplay.com",
+            "client_id": fake.client_id,
+            "redirect_uri": "http://127.0.0.1:8080/api/yoto/callback",
+            "response_type": "code",
+            "scope": "offline_access user:content:manage",
+            "state": "s",
+            "code_challenge": fakes.s256(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+    back = fake.consent(f"{fake.base_url}/authorize?{query}")
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": "http://127.0.0.1:8080/api/yoto/callback",
+        "client_id": fake.client_id,
+    }
+    wrong = httpx.post(f"{fake.base_url}/oauth/token", data={**form, "code_verifier": "w" * 50})
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
+    # Used up by the failed try: single use, whatever the outcome.
+    right = httpx.post(f"{fake.base_url}/oauth/token", data={**form, "code_verifier": verifier})
+    assert (right.status_code, right.json()["error"]) == (400, "invalid_grant")
+
+
+def test_signing_out_of_yoto_forgets_the_tokens(env, fake, songs):
+    make_queue()
+    signed_in(fake)
+    services().yoto_signin.authorize(BASE)
+    services().yoto_signin.sign_out()
+    assert login_status() == {"signed_in": False, "pending": False}
+    with pytest.raises(YotoSignInNeededError):
+        push_card("bedtime")
 
 
 def test_tokens_never_reach_the_logs(env, fake, songs, caplog):

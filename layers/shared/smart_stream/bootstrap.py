@@ -264,6 +264,9 @@ class Services:
             client_id=settings.yoto_client_id,
             api_base_url=settings.yoto_api_base_url,
             auth_base_url=settings.yoto_auth_base_url,
+            audience=settings.yoto_audience,
+            scopes=settings.yoto_scopes,
+            redirect_uri=settings.yoto_redirect_uri,
         )
         return YotoSignIn(config, self.yoto_api, self.catalog, self.secrets, self.wall_clock)
 
@@ -271,7 +274,7 @@ class Services:
     def yoto_cards(self) -> YotoCards:
         from smart_stream.services.yoto_cards import YotoCards
 
-        return YotoCards(self.queues, self.catalog, self.yoto_signin)
+        return YotoCards(self.queues, self.catalog, self.yoto_signin, self.layouts)
 
     # The device routes ------------------------------------------------------------------------
 

@@ -164,6 +164,11 @@ class Storage(Protocol):
         of ``audio/mpeg``."""
         ...
 
+    def upload_origin(self, base_url: str) -> str:
+        """The origin (``scheme://host[:port]``) that ``presigned_post`` forms are sent to:
+        the page's Content-Security-Policy must allow it."""
+        ...
+
 
 # Catalog --------------------------------------------------------------------------------------
 
@@ -253,6 +258,15 @@ class Voice:
 
 
 @dataclass(frozen=True)
+class VoiceInfo:
+    """A voice an engine offers, as the page lists it."""
+
+    id: str
+    name: str
+    language: str
+
+
+@dataclass(frozen=True)
 class Pcm:
     """Signed 16-bit little-endian mono samples."""
 
@@ -261,8 +275,14 @@ class Pcm:
 
 
 class SpeechEngine(Protocol):
+    #: What ``GET /api/tts/voices`` calls the engine: ``polly`` or ``local``.
+    name: str
     #: The longest text (characters) one ``synthesize`` call takes.
     max_request_chars: int
+
+    def list_voices(self) -> list[VoiceInfo]:
+        """Every voice the engine offers, sorted by language then name."""
+        ...
 
     def resolve_voice(self, voice: str | None, engine: str | None) -> Voice:
         """The voice to use (a default when None); ``UnprocessableError`` if unknown."""

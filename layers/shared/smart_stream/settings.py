@@ -65,6 +65,14 @@ class Settings(BaseModel):
     yoto_api_base_url: str = "https://api.yotoplay.com"
     yoto_auth_base_url: str = "https://login.yotoplay.com"
     yoto_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: What the sign-in asks for (each must also be ticked in Yoto's developer dashboard):
+    #: refresh tokens, and writing cards.
+    yoto_scopes: str = "offline_access user:content:manage"
+    #: The API the tokens are for: Yoto's, whatever YOTO_API_BASE_URL says.
+    yoto_audience: str = "https://api.yotoplay.com"
+    #: The sign-in's callback, exactly as registered with Yoto. Empty: the management API's
+    #: own base (the page's) + /api/yoto/callback.
+    yoto_redirect_uri: str | None = None
 
     # Local server.
     host: str = "127.0.0.1"
@@ -83,6 +91,7 @@ class Settings(BaseModel):
         "queue_stream_base_url",
         "api_token",
         "yoto_client_id",
+        "yoto_redirect_uri",
         mode="before",
     )
     @classmethod

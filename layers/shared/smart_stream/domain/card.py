@@ -5,9 +5,10 @@ The card format follows yoto.dev: a streaming track is ``{"key", "title", "type"
 (https://yoto.dev/myo/streaming-tracks) also gives such a chapter ``hasStreams: true`` with
 ``duration`` and ``fileSize`` of 0, the track ``isNew``, and the content
 ``editSettings.transcodeAudioUploads``. The playlist schema
-(https://yoto.dev/myo/how-playlists-work) wants ``duration``/``fileSize`` on every track;
-where the two pages disagree the streaming page is followed, as Yoto's own example for
-streams.
+(https://yoto.dev/myo/how-playlists-work: zod's ``trackSchema``) has a numeric ``duration``
+and ``fileSize`` on every track: a finite stream (one file, or a queue played through once)
+carries both, in seconds and bytes, on its track and its chapter; an open-ended one (loop,
+endless shuffle) has neither, as in Yoto's streaming example.
 """
 
 from __future__ import annotations
@@ -26,31 +27,42 @@ class StreamChapter:
     title: str
     url: str
     number: int
+    #: Seconds and bytes of a finite stream; None for an open-ended one.
+    duration: float | None = None
+    file_size: int | None = None
 
 
-def _stream_track(key: str, title: str, url: str) -> dict[str, Any]:
+def _size(chapter: StreamChapter) -> dict[str, Any]:
+    if chapter.duration is None or chapter.file_size is None:
+        return {}
+    return {"duration": round(chapter.duration, 3), "fileSize": chapter.file_size}
+
+
+def _stream_track(key: str, chapter: StreamChapter) -> dict[str, Any]:
     return {
         "key": key,
-        "title": title,
+        "title": chapter.title,
         "type": "stream",
         "format": "mp3",
-        "trackUrl": url,
-        "overlayLabel": str(int(key)),
+        "trackUrl": chapter.url,
+        "overlayLabel": str(chapter.number),
         "isNew": True,
         "display": {"icon16x16": None},
+        **_size(chapter),
     }
 
 
-def _chapter(key: str, title: str, tracks: list[dict[str, Any]]) -> dict[str, Any]:
+def _chapter(key: str, chapter: StreamChapter) -> dict[str, Any]:
     return {
         "key": key,
-        "title": title,
-        "overlayLabel": str(int(key)),
-        "tracks": tracks,
+        "title": chapter.title,
+        "overlayLabel": str(chapter.number),
+        "tracks": [_stream_track("01", chapter)],
         # What the streaming-track page gives a chapter of streams.
         "hasStreams": True,
         "duration": 0,
         "fileSize": 0,
+        **_size(chapter),
         "display": {"icon16x16": None},
     }
 
@@ -72,14 +84,7 @@ def card_content(
 ) -> dict[str, Any]:
     """The content JSON: each chapter one stream track (one chapter for a whole queue, or a
     chapter per file so the player's skip buttons move between files)."""
-    items = [
-        _chapter(
-            f"{chapter.number:02d}",
-            chapter.title,
-            [_stream_track("01", chapter.title, chapter.url)],
-        )
-        for chapter in chapters
-    ]
+    items = [_chapter(f"{chapter.number:02d}", chapter) for chapter in chapters]
     payload: dict[str, Any] = {
         "title": card_title(title),
         "content": {

@@ -154,7 +154,7 @@ class YotoSignInNeededError(UnauthorizedError):
     def __init__(self, why: str = "") -> None:
         super().__init__(
             (why + " " if why else "")
-            + "Sign in to Yoto: POST /api/yoto/login, open the address it gives and enter the code."
+            + "Sign in to Yoto: the page's Sign in with Yoto (POST /api/yoto/authorize)."
         )
 
 

@@ -9,6 +9,7 @@ from smart_stream.domain.card import StreamChapter, card_content, card_id_of
 from smart_stream.domain.errors import NoCardError, NoPublicUrlError, YotoFailedError
 from smart_stream.domain.records import QueueRecord
 from smart_stream.ports import Catalog
+from smart_stream.services.layouts import Layouts
 from smart_stream.services.queues import Queues
 from smart_stream.services.urls import RequestUrls
 from smart_stream.services.yoto_signin import YotoSignIn, response_json
@@ -25,17 +26,21 @@ def _https(base: str) -> str:
 
 
 class YotoCards:
-    def __init__(self, queues: Queues, catalog: Catalog, signin: YotoSignIn) -> None:
+    def __init__(
+        self, queues: Queues, catalog: Catalog, signin: YotoSignIn, layouts: Layouts
+    ) -> None:
         self.queues = queues
         self.catalog = catalog
         self.signin = signin
+        self.layouts = layouts
 
     def content(
         self, record: QueueRecord, urls: RequestUrls, *, chapters: bool = False
     ) -> dict[str, Any]:
         """The MYO content JSON for a queue, its streams at ``urls``: one chapter streaming
         the whole queue, or (with ``chapters``) a chapter per file, so the player's skip
-        buttons move between files. A chapter keeps its file's place in the queue."""
+        buttons move between files. A chapter keeps its file's place in the queue. A file,
+        or a queue played through once, gives its length in seconds and bytes."""
         if chapters:
             _https(urls.audio_base)
             items = []
@@ -43,10 +48,17 @@ class YotoCards:
                 audio = self.catalog.get_audio(filename)
                 if audio is not None:
                     title = audio.title or filename.rsplit(".", 1)[0]
-                    items.append(StreamChapter(title, urls.audio(audio), number))
+                    items.append(
+                        StreamChapter(title, urls.audio(audio), number, audio.duration, audio.size)
+                    )
         else:
             _https(urls.queue_base)
-            items = [StreamChapter(record.title, urls.queue(record), 1)]
+            duration: float | None = None
+            size: int | None = None
+            if record.play_mode.finite:
+                duration = record.total_duration
+                size = self.layouts.finite(record, record.play_mode).size
+            items = [StreamChapter(record.title, urls.queue(record), 1, duration, size)]
         return card_content(record.title, record.description, items, record.yoto_card_id)
 
     def push(
@@ -58,8 +70,10 @@ class YotoCards:
         record = self.queues.get(name)
         payload = self.content(record, urls, chapters=chapters)
         response = self.signin.call("POST", "/content", json=payload)
-        if response.status_code == 404 and "cardId" in payload:
-            # The parent deleted the card in the Yoto app: make a new one.
+        if response.status_code in (400, 404) and "cardId" in payload:
+            # The parent deleted the card in the Yoto app: Yoto answers 400 ("Deleted card
+            # cannot be restored"; 404 for an id it never had). Make a new card; a payload
+            # Yoto refuses for itself is refused again below.
             record = record.model_copy(update={"yoto_card_id": None})
             del payload["cardId"]
             response = self.signin.call("POST", "/content", json=payload)

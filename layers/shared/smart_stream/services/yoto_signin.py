@@ -1,16 +1,26 @@
 """Yoto sign-in: the parent's Yoto tokens, kept in the Catalog encrypted (Fernet, keyed from
-the signing secret), never logged and never returned; the device-code sign-in; calls to
-Yoto's API as the signed-in parent, refreshing the token when it is about to expire or is
-refused."""
+the signing secret), never logged and never returned; calls to Yoto's API as the signed-in
+parent, refreshing the token when it is about to expire or is refused.
+
+Signing in is OAuth's authorization code grant with PKCE (RFC 7636, S256), as yoto.dev
+recommends (https://yoto.dev/authentication/auth/): the page sends the browser to Yoto's
+``/authorize``, and Yoto sends it back to ``/api/yoto/callback`` with a code that only this
+server, holding the verifier, can exchange. The device-code grant (deprecated by Yoto for
+new apps) stays as a fallback for a server with no browser at hand.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,9 +33,16 @@ from smart_stream.ports import Catalog, Secrets, YotoApi, YotoResponse
 
 TOKEN_KEY = "yoto/token"  # noqa: S105 - the name of a catalogue entry
 LOGIN_KEY = "yoto/login"
+AUTHORIZE_KEY = "yoto/authorize"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+CALLBACK_PATH = "/api/yoto/callback"
 #: Refresh a token this long before it expires.
 REFRESH_MARGIN_SECONDS = 120
+#: How long a sign-in started with ``authorize`` may take to come back.
+AUTHORIZE_SECONDS = 600
+#: Where the callback sends the browser: the page, which reads the fragment.
+SIGNED_IN = "/#yoto=signed-in"
+_REASON = re.compile(r"[a-z0-9_]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,10 @@ class YotoConfig:
     client_id: str | None
     api_base_url: str
     auth_base_url: str
+    audience: str = "https://api.yotoplay.com"
+    scopes: str = "offline_access user:content:manage"
+    #: The callback URL registered in Yoto's dashboard; None: the request's base + callback.
+    redirect_uri: str | None = None
 
 
 class _DeviceCode(BaseModel):
@@ -58,6 +79,18 @@ def response_json(response: YotoResponse) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise YotoFailedError("Yoto answered in an unexpected shape.")
     return data
+
+
+def code_challenge(verifier: str) -> str:
+    """PKCE's S256 challenge of a verifier: BASE64URL(SHA256(verifier)), unpadded."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def error_redirect(reason: str) -> str:
+    """Where a failed sign-in sends the browser; ``reason`` is one machine word."""
+    word = reason.lower() if _REASON.fullmatch(reason.lower()) else "failed"
+    return f"/#yoto=error&reason={word}"
 
 
 class YotoSignIn:
@@ -98,7 +131,7 @@ class YotoSignIn:
             return None  # the signing secret was rotated: sign in again
         return data if isinstance(data, dict) else None
 
-    # Sign-in ---------------------------------------------------------------------------------
+    # Sign-in: authorization code with PKCE ----------------------------------------------------
 
     def client_id(self) -> str:
         if not self.config.client_id:
@@ -110,15 +143,107 @@ class YotoSignIn:
     def _auth_url(self, path: str) -> str:
         return self.config.auth_base_url.rstrip("/") + path
 
+    def redirect_uri(self, request_base: str) -> str:
+        """The callback Yoto sends the browser to, exactly as registered in Yoto's dashboard:
+        ``YOTO_REDIRECT_URI``, else the management API's own base (where the page is) plus
+        the callback's path. Never the devices' public base: that may be another host."""
+        return self.config.redirect_uri or request_base.rstrip("/") + CALLBACK_PATH
+
+    def authorize(self, request_base: str) -> str:
+        """Start a sign-in: the address of Yoto's consent page for the browser to open. Its
+        state is random and single-use, and is kept (with the PKCE verifier it is bound to)
+        for ten minutes; starting again replaces it."""
+        client_id = self.client_id()
+        verifier = secrets.token_urlsafe(64)  # 86 characters of RFC 7636's alphabet
+        state = secrets.token_urlsafe(32)
+        redirect_uri = self.redirect_uri(request_base)
+        self._save(
+            AUTHORIZE_KEY,
+            {
+                "state": state,
+                "verifier": verifier,
+                "redirect_uri": redirect_uri,
+                "expires_at": self.clock() + AUTHORIZE_SECONDS,
+            },
+        )
+        query = urlencode(
+            {
+                "audience": self.config.audience,
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": self.config.scopes,
+                "state": state,
+                "code_challenge": code_challenge(verifier),
+                "code_challenge_method": "S256",
+            }
+        )
+        return f"{self._auth_url('/authorize')}?{query}"
+
+    def _take_authorization(self, state: str) -> dict[str, Any] | None:
+        """The pending sign-in that ``state`` names, now used up; None (and nothing
+        changed) for a state this server did not hand out, already used or expired."""
+        pending = self._load(AUTHORIZE_KEY)
+        if pending is None or not state:
+            return None
+        if not hmac.compare_digest(str(pending.get("state", "")).encode(), state.encode()):
+            return None
+        self.catalog.delete_value(AUTHORIZE_KEY)
+        if pending["expires_at"] < self.clock():
+            return None
+        return pending
+
+    def callback(self, *, code: str | None, state: str | None, error: str | None) -> str:
+        """Finish a sign-in where Yoto sent the browser back: where to send it next (the
+        page, saying how it went). Tokens are stored only for a code that Yoto exchanged
+        under a state this server handed out."""
+        if error:
+            # Yoto said no (access_denied, ...): the sign-in in flight is over either way.
+            self._take_authorization(state or "")
+            return error_redirect(error)
+        pending = self._take_authorization(state or "")
+        if pending is None:
+            return error_redirect("invalid_state")
+        if not code:
+            return error_redirect("invalid_request")
+        try:
+            response = self.api.request(
+                "POST",
+                self._auth_url("/oauth/token"),
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "code_verifier": pending["verifier"],
+                    "redirect_uri": pending["redirect_uri"],
+                    "client_id": self.client_id(),
+                },
+            )
+            if response.status_code != 200:
+                said = response_json(response).get("error") if response.status_code < 500 else None
+                return error_redirect(said if isinstance(said, str) else "token_refused")
+            self._store_token(response)
+        except YotoFailedError:
+            return error_redirect("yoto_unavailable")
+        self.catalog.delete_value(LOGIN_KEY)
+        return SIGNED_IN
+
+    def sign_out(self) -> None:
+        """Forget the parent's Yoto tokens and any sign-in in flight."""
+        for key in (TOKEN_KEY, LOGIN_KEY, AUTHORIZE_KEY):
+            self.catalog.delete_value(key)
+
+    # Sign-in: device code (the headless fallback) ---------------------------------------------
+
     def start_login(self) -> dict[str, Any]:
-        """Begin Yoto's device-code sign-in; the parent opens the address and types the code."""
+        """Begin Yoto's device-code sign-in; the parent opens the address and types the code.
+        Yoto deprecates this grant for new apps: it is here for a server with no browser."""
         response = self.api.request(
             "POST",
             self._auth_url("/oauth/device/code"),
             data={
                 "client_id": self.client_id(),
-                "scope": "profile offline_access",
-                "audience": self.config.api_base_url.rstrip("/"),
+                "scope": self.config.scopes,
+                "audience": self.config.audience,
             },
         )
         if response.status_code != 200:
@@ -153,19 +278,21 @@ class YotoSignIn:
             TOKEN_KEY,
             {
                 "access_token": token.access_token,
+                # Yoto rotates refresh tokens: keep the new one when it sends one.
                 "refresh_token": token.refresh_token or previous_refresh,
                 "expires_at": self.clock() + token.expires_in,
             },
         )
 
     def poll_login(self) -> bool:
-        """Ask Yoto once whether the parent has finished signing in; True once signed in."""
+        """Ask Yoto once whether the parent has finished a device-code sign-in; True once
+        signed in (by either way)."""
         login = self._load(LOGIN_KEY)
         if login is None:
             return self._load(TOKEN_KEY) is not None
         if login["expires_at"] < self.clock():
             self.catalog.delete_value(LOGIN_KEY)
-            return False
+            return self._load(TOKEN_KEY) is not None
         response = self.api.request(
             "POST",
             self._auth_url("/oauth/token"),
@@ -185,13 +312,22 @@ class YotoSignIn:
             return True
         error = response_json(response).get("error") if response.status_code < 500 else None
         if error in ("authorization_pending", "slow_down"):
-            return False
+            return self._load(TOKEN_KEY) is not None
         self.catalog.delete_value(LOGIN_KEY)  # denied or expired: a new sign-in is needed
-        return False
+        return self._load(TOKEN_KEY) is not None
 
-    def status(self) -> dict[str, bool]:
+    def status(self, request_base: str) -> dict[str, Any]:
+        """Signed in or not; whether a sign-in is under way; the callback to register."""
         signed_in = self.poll_login()
-        return {"signed_in": signed_in, "pending": self._load(LOGIN_KEY) is not None}
+        authorizing = self._load(AUTHORIZE_KEY)
+        pending = self._load(LOGIN_KEY) is not None or (
+            authorizing is not None and authorizing["expires_at"] >= self.clock()
+        )
+        return {
+            "signed_in": signed_in,
+            "pending": pending,
+            "redirect_uri": self.redirect_uri(request_base),
+        }
 
     # Calls as the parent ---------------------------------------------------------------------
 

@@ -12,5 +12,13 @@ def make_client(service: str) -> Any:
 
     # Standard retries smooth over throttling; the endpoint comes from AWS_ENDPOINT_URL when
     # set (tests point it at a moto server).
-    config = Config(retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=32)
+    # S3: virtual-hosted, regional addresses (bucket.s3.<region>.amazonaws.com), so that a
+    # browser's presigned POST goes straight to the bucket's region: the global name answers
+    # a new bucket with a redirect, which a cross-origin form post does not follow. With an
+    # endpoint such as moto's on an IP address, botocore keeps path-style addresses.
+    config = Config(
+        retries={"max_attempts": 4, "mode": "standard"},
+        max_pool_connections=32,
+        s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+    )
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]

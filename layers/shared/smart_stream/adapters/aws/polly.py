@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smart_stream.domain.errors import BadGatewayError, ServiceUnavailableError, UnprocessableError
-from smart_stream.ports import Pcm, Voice
+from smart_stream.ports import Pcm, Voice, VoiceInfo
 
 #: SynthesizeSpeech takes at most 3,000 billed characters a request.
 POLLY_MAX_CHARS = 3000
@@ -34,11 +34,12 @@ _BAD_INPUT = {
 
 
 class PollySpeech:
+    name = "polly"
     max_request_chars = POLLY_MAX_CHARS
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self._voices: dict[str, list[str]] | None = None
+        self._described: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
@@ -61,20 +62,39 @@ class PollySpeech:
                 "The speech service did not answer; try again in a minute."
             ) from exc
 
-    def voices(self) -> dict[str, list[str]]:
+    def _describe(self) -> list[dict[str, Any]]:
+        """DescribeVoices, every page, asked once per process (the list changes with
+        Polly's releases, not from one request to the next)."""
         with self._lock:
-            if self._voices is None:
-                found: dict[str, list[str]] = {}
+            if self._described is None:
+                found: list[dict[str, Any]] = []
                 kwargs: dict[str, Any] = {}
                 while True:
                     page = self._call("describe_voices", **kwargs)
-                    for voice in page.get("Voices", []):
-                        found[voice["Id"]] = list(voice.get("SupportedEngines") or ["standard"])
+                    found.extend(page.get("Voices", []))
                     if not page.get("NextToken"):
                         break
                     kwargs["NextToken"] = page["NextToken"]
-                self._voices = found
-            return self._voices
+                self._described = found
+            return self._described
+
+    def voices(self) -> dict[str, list[str]]:
+        """Each voice id with the engines it supports."""
+        return {
+            voice["Id"]: list(voice.get("SupportedEngines") or ["standard"])
+            for voice in self._describe()
+        }
+
+    def list_voices(self) -> list[VoiceInfo]:
+        found = {
+            voice["Id"]: VoiceInfo(
+                id=voice["Id"],
+                name=voice.get("Name") or voice["Id"],
+                language=voice.get("LanguageCode", ""),
+            )
+            for voice in self._describe()
+        }
+        return sorted(found.values(), key=lambda v: (v.language, v.name))
 
     def resolve_voice(self, voice: str | None, engine: str | None) -> Voice:
         voice_id = voice or DEFAULT_VOICE

@@ -22,11 +22,13 @@ from smart_stream.domain.errors import (
 from smart_stream.domain.names import (
     PACK_PREFIX,
     filename_problem,
+    incoming_key,
     is_incoming_key,
     is_pack_key,
     validate_filename,
     validate_storage_key,
 )
+from smart_stream.domain.web import origin_of
 from smart_stream.ports import Chunk, ObjectInfo, ObjectStream, PresignedPost, Span
 
 if TYPE_CHECKING:
@@ -298,3 +300,11 @@ class S3Storage:
             ExpiresIn=expires_in,
         )
         return PresignedPost(url=post["url"], fields=dict(post["fields"]))
+
+    def upload_origin(self, base_url: str) -> str:
+        # The form's URL is made by botocore (addressing style, regional endpoint): ask it
+        # rather than guess. Presigning is local signing, no request.
+        post = self.client.generate_presigned_post(
+            Bucket=self.bucket, Key=incoming_key("0" * 32, "x.mp3")
+        )
+        return origin_of(post["url"])

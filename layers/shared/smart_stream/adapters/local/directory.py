@@ -22,6 +22,7 @@ from smart_stream.domain.names import (
     is_pack_key,
     validate_filename,
 )
+from smart_stream.domain.web import origin_of
 from smart_stream.ports import Chunk, ObjectInfo, ObjectStream, PresignedPost, Span
 
 _TEMP_PREFIX = ".incoming-"
@@ -253,6 +254,9 @@ class LocalDirectoryStorage:
         return self._upload_signer(
             name, max_size=max_size, expires_in=expires_in, base_url=base_url
         )
+
+    def upload_origin(self, base_url: str) -> str:
+        return origin_of(base_url)  # the local twin answers on the server's own base
 
 
 def _read_chunks(handle: BinaryIO, start: int, last: int, chunk_size: int) -> Iterator[bytes]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from smart_stream.domain.errors import UnprocessableError
-from smart_stream.ports import Pcm, Voice
+from smart_stream.ports import Pcm, Voice, VoiceInfo
 
 DEFAULT_VOICE = "en"
 _SYNCHRONOUS = 2  # AUDIO_OUTPUT_SYNCHRONOUS: samples come back through the callback
@@ -21,15 +21,39 @@ _CALLBACK = ctypes.CFUNCTYPE(
 )
 
 
+class _EspeakVoice(ctypes.Structure):
+    # speak_lib.h's espeak_VOICE. ``languages`` is a run of (priority byte, NUL-terminated
+    # language name) pairs, ended by a zero priority.
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_void_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+def _first_language(address: int | None) -> str:
+    if not address or ctypes.string_at(address, 1) == b"\0":
+        return ""
+    return ctypes.string_at(address + 1).decode("utf-8", "replace")
+
+
 class EspeakSpeech:
     """eSpeak NG keeps global state and is not thread-safe: one synthesis at a time."""
 
+    name = "local"
     max_request_chars = 2000
     _lock = threading.Lock()
     _lib: Any = None
     _rate = 0
     _chunks: list[bytes] = []
     _callback: Any = None
+    _voices: list[VoiceInfo] | None = None
 
     @classmethod
     def _load(cls) -> Any:
@@ -45,6 +69,8 @@ class EspeakSpeech:
             ]
             lib.espeak_Initialize.restype = ctypes.c_int
             lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+            lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+            lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_EspeakVoice))
             lib.espeak_Synth.argtypes = [
                 ctypes.c_char_p,
                 ctypes.c_size_t,
@@ -71,6 +97,29 @@ class EspeakSpeech:
         if wav and count > 0:
             EspeakSpeech._chunks.append(ctypes.string_at(wav, count * 2))
         return 0  # 0: go on
+
+    def list_voices(self) -> list[VoiceInfo]:
+        """eSpeak's voices, each by its language (``en-us``, ``de``, ...): what
+        ``resolve_voice`` takes. A voice it cannot select by that name is left out."""
+        found: dict[str, VoiceInfo] = {}
+        with self._lock:
+            if EspeakSpeech._voices is not None:
+                return EspeakSpeech._voices
+            lib = self._load()
+            listed = lib.espeak_ListVoices(None)
+            index = 0
+            while listed[index]:
+                voice = listed[index].contents
+                index += 1
+                name = (voice.name or b"").decode("utf-8", "replace")
+                language = _first_language(voice.languages)
+                identifier = (voice.identifier or b"").decode("utf-8", "replace")
+                if not language or identifier.startswith("mb/") or language in found:
+                    continue  # MBROLA voices need data the wheel does not carry
+                if lib.espeak_SetVoiceByName(language.encode()) == 0:
+                    found[language] = VoiceInfo(id=language, name=name, language=language)
+            EspeakSpeech._voices = sorted(found.values(), key=lambda v: (v.language, v.name))
+            return EspeakSpeech._voices
 
     def resolve_voice(self, voice: str | None, engine: str | None) -> Voice:
         voice_id = voice or DEFAULT_VOICE
