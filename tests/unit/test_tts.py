@@ -921,3 +921,58 @@ def test_the_handler_answers_polly_throttling_with_503(polly, no_backoff):
     assert status == 503 and payload["code"] == "service_unavailable"
     assert "Throttling" not in payload["message"]
     assert everything_stored(polly) == {} and catalogued() == {}
+
+
+# GET /api/tts/voices ----------------------------------------------------------------------
+
+
+def voices_event(token: str | None = "default") -> dict:
+    data = tts_event({}, token=token)
+    data = with_path(data, "/api/tts/voices")
+    data["routeKey"] = data["requestContext"]["routeKey"] = "GET /api/tts/voices"
+    data["requestContext"]["http"]["method"] = "GET"
+    data["body"] = None
+    return data
+
+
+def test_the_local_engine_lists_voices_it_can_speak_with(local_speech):
+    status, _, body = call(voices_event())
+    assert status == 200, body
+    assert body["engine"] == "local"
+    voices = body["voices"]
+    assert all(set(v) == {"id", "name", "language"} for v in voices)
+    ids = [v["id"] for v in voices]
+    assert len(ids) == len(set(ids)) > 50
+    # The default voice ("en") is among them.
+    assert {"en", "en-US", "de", "fr", "es"} <= set(ids)
+    american = next(v for v in voices if v["id"] == "en-US")
+    assert american == {"id": "en-US", "name": "English (America)", "language": "en-us"}
+    # Every voice listed is one a story can ask for.
+    engine = services().speech
+    for voice in voices:
+        assert engine.resolve_voice(voice["id"], None).voice_id == voice["id"]
+    made = say("Hallo, kleiner Fuchs.", voice="de")
+    assert made.status.value == "ready"
+
+
+def test_polly_voices_come_from_describe_voices_asked_once(polly):
+    asked: list[dict] = []
+    polly.client.meta.events.register(
+        "before-parameter-build.polly.DescribeVoices", lambda params, **_: asked.append(params)
+    )
+    status, _, body = call(voices_event())
+    assert status == 200, body
+    assert body["engine"] == "polly"
+    joanna = next(v for v in body["voices"] if v["id"] == "Joanna")
+    assert joanna == {"id": "Joanna", "name": "Joanna", "language": "en-US"}
+    languages = [v["language"] for v in body["voices"]]
+    assert languages == sorted(languages)
+    # Cached: the list again, and a story, ask Polly nothing more.
+    assert call(voices_event())[2] == body
+    say("Good night.", voice="Joanna")
+    assert len(asked) == 1
+
+
+def test_the_voices_need_the_token(local_speech):
+    status, _, body = call(voices_event(token=None))
+    assert status == 401 and body["code"]

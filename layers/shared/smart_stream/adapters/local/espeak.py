@@ -99,8 +99,8 @@ class EspeakSpeech:
         return 0  # 0: go on
 
     def list_voices(self) -> list[VoiceInfo]:
-        """eSpeak's voices, each by its language (``en-us``, ``de``, ...): what
-        ``resolve_voice`` takes. A voice it cannot select by that name is left out."""
+        """eSpeak's voices, each by its file's name (``en``, ``en-us``, ``de``, ...): what
+        ``espeak_SetVoiceByName``, and so ``resolve_voice``, takes."""
         found: dict[str, VoiceInfo] = {}
         with self._lock:
             if EspeakSpeech._voices is not None:
@@ -114,10 +114,11 @@ class EspeakSpeech:
                 name = (voice.name or b"").decode("utf-8", "replace")
                 language = _first_language(voice.languages)
                 identifier = (voice.identifier or b"").decode("utf-8", "replace")
-                if not language or identifier.startswith("mb/") or language in found:
+                voice_id = identifier.rsplit("/", 1)[-1]
+                if not voice_id or identifier.startswith("mb/") or voice_id in found:
                     continue  # MBROLA voices need data the wheel does not carry
-                if lib.espeak_SetVoiceByName(language.encode()) == 0:
-                    found[language] = VoiceInfo(id=language, name=name, language=language)
+                if lib.espeak_SetVoiceByName(voice_id.encode()) == 0:
+                    found[voice_id] = VoiceInfo(id=voice_id, name=name, language=language)
             EspeakSpeech._voices = sorted(found.values(), key=lambda v: (v.language, v.name))
             return EspeakSpeech._voices
 
