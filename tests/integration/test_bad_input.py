@@ -347,7 +347,7 @@ def test_malformed_uploads(live_server, client, mp3_bytes):
 
 
 def test_unknown_routes_and_wrong_methods(live_server, client):
-    for path in ("/api/nope", "/nope", "/", "/api/v2/audio/list", "/api/health/x"):
+    for path in ("/api/nope", "/nope", "/assets/nope.js", "/api/v2/audio/list", "/api/health/x"):
         assert_json_error(client.get(path), 404)
         assert_json_error(httpx.get(f"{live_server.base_url}{path}"), 404)
     # Under the device route's prefix an extra segment is a bad filename or nothing at all.
