@@ -5,10 +5,12 @@ load of the page's own files."""
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import time
-from collections.abc import Iterator
+import wave
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,10 +21,11 @@ import pytest
 
 from smart_stream.bootstrap import Services, install
 from smart_stream.settings import Settings
+from tests.audio import pcm_tone
 from tests.conftest import APP_ENV, AWS_ENV, ROOT, TOKEN, _free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+    from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize
 
     from local_server.template import LocalTemplate
 
@@ -136,10 +139,12 @@ def server(
 ) -> Iterator[PageServer]:
     """The whole local server on a free port, for one module, with an empty library. With
     ``DEVICE_ON_OTHER_PORT = True`` in the module, the same app answers on a second port too
-    and ``PUBLIC_BASE_URL`` points there, so device URLs (previews) are another origin."""
+    and ``PUBLIC_BASE_URL`` points there, so device URLs (previews) are another origin;
+    ``SERVER_ENV`` (a dict) sets more of its settings."""
     from local_server.app import create_app
 
     other_port = bool(getattr(request.module, "DEVICE_ON_OTHER_PORT", False))
+    settings: dict[str, str] = getattr(request.module, "SERVER_ENV", {})
     tmp = tmp_path_factory.mktemp("page")
     with pytest.MonkeyPatch.context() as env:
         for name in APP_ENV:
@@ -149,6 +154,8 @@ def server(
         env.setenv("API_TOKEN", TOKEN)
         env.setenv("AUDIO_FILES_DIR", str(tmp / "audio"))
         env.setenv("DATA_DIR", str(tmp / "state"))
+        for name, value in settings.items():
+            env.setenv(name, value)
         port = _free_port()
         device_port = _free_port() if other_port else None
         if device_port:
@@ -181,6 +188,7 @@ def context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Browse
     """A fresh context (no storage, no cookies) per test, ``VIEWPORT`` of its module wide."""
     viewport: ViewportSize = getattr(request.module, "VIEWPORT", DESKTOP)
     made = browser.new_context(viewport=viewport, permissions=["microphone"])
+    made.set_default_timeout(WAIT_MS)
     yield made
     made.close()
 
@@ -216,7 +224,8 @@ def page(context: BrowserContext, server: PageServer, request: pytest.FixtureReq
         dialog.dismiss()
 
     def on_request_failed(request: Any) -> None:
-        if page_file(request.url):
+        # ERR_ABORTED: the test navigated away while it loaded (the favicon, say).
+        if page_file(request.url) and request.failure != "net::ERR_ABORTED":
             problems.append(f"{request.url} failed: {request.failure}")
 
     def on_response(response: Any) -> None:
@@ -257,6 +266,45 @@ def library_row(page: Page, filename: str) -> Any:
     return page.locator("#library-list > li").filter(
         has=page.locator(".filename", has_text=_exactly(filename))
     )
+
+
+def playing(page: Page, audio_selector: str, beyond: float = 1.0) -> None:
+    """Wait until the <audio> has really played past ``beyond`` seconds."""
+    page.wait_for_function(
+        "([selector, beyond]) => {"
+        "  const audio = document.querySelector(selector);"
+        "  return audio && !audio.paused && audio.currentTime > beyond; }",
+        arg=[audio_selector, beyond],
+        timeout=WAIT_MS,
+    )
+
+
+def wav_bytes(seconds: float) -> bytes:
+    """A 44.1 kHz stereo WAV (10 MB a minute): big files cheaply, one second repeated."""
+    one_second = pcm_tone(1.0)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as sink:
+        sink.setnchannels(2)
+        sink.setsampwidth(2)
+        sink.setframerate(44100)
+        sink.writeframes(one_second * int(seconds))
+    return out.getvalue()
+
+
+def requests_made(page: Page, keep: Callable[[Request], bool]) -> list[str]:
+    """The URLs of the page's requests that ``keep`` picks, from now on."""
+    seen: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if keep(request):
+            seen.append(request.url)
+
+    page.on("request", on_request)
+    return seen
+
+
+def posts(page: Page) -> list[str]:
+    return requests_made(page, lambda request: request.method == "POST")
 
 
 def _exactly(text: str) -> Any:
