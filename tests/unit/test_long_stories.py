@@ -13,6 +13,7 @@ from smart_stream.bootstrap import Services, install
 from smart_stream.domain.asks import Story
 from smart_stream.domain.records import AudioStatus
 from smart_stream.services.tts import Stories
+from smart_stream.services.versions import Versions
 from smart_stream.settings import Settings
 from tests.lambda_functions import FakeContext, event, handler, with_path
 from tests.unit.test_tts import ToneEngine
@@ -79,6 +80,42 @@ def test_a_long_story_waits_as_a_job_then_is_spoken_in_the_background(root, stor
     assert [info.name for info in root.storage.iter_objects()] == ["long.mp3"]
     # Its event, delivered again, finds nothing to do.
     assert stories.speak_job(job) is None
+
+
+class EventFirst:
+    """Storage whose writes of library files have their event handled before ``put``
+    returns: the metadata pipeline catalogues the spoken file before the story's own
+    catalogue write (as it may deployed, where the event runs in another function)."""
+
+    def __init__(self, root: Services) -> None:
+        self.root = root
+
+    def __getattr__(self, name: str):
+        return getattr(self.root.storage, name)
+
+    def put(self, name, source, **kwargs):
+        stored = self.root.storage.put(name, source, **kwargs)
+        if not name.startswith("incoming/"):
+            assert self.root.pipeline.object_created(stored, sequencer=None) is not None
+        return stored
+
+
+def test_a_long_story_keeps_its_transcript_when_its_event_wins_the_race(root, engine):
+    stories = Stories(
+        engine,
+        root.storage,
+        root.catalog,
+        Versions(EventFirst(root), root.catalog, root.queues),
+        root.conversions,
+        inline_max_chars=root.settings.tts_inline_max_chars,
+    )
+    record = stories.generate(Story(text=SENTENCE * 20, filename="long.mp3"))
+    assert record.status is AudioStatus.CONVERTING
+    assert "little fox" in (record.transcript or ""), "searchable while it is spoken"
+    stories.speak_job(job_of(root, "long.mp3"))
+    stored = root.catalog.get_audio("long.mp3")
+    assert stored.status is AudioStatus.READY and stored.source_key is None
+    assert stored.transcript_status == "completed" and "little fox" in stored.transcript
 
 
 def test_a_delete_while_a_long_story_is_spoken_wins(root, stories):

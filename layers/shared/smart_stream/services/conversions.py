@@ -108,11 +108,16 @@ class Conversions:
         source_format: str | None,
         duration: float | None = None,
         progress: float | None = None,
+        transcript: str | None = None,
     ) -> AudioRecord:
         """Catalogue the ``converting`` record that waits for ``upload`` (what is kept under
         ``incoming/``): it takes the library name over, keeping what belongs to the name (its
         device URL). What the name waited for until now is dropped: its work, if under way,
-        stops at its next step."""
+        stops at its next step.
+
+        What the result must keep that only this request knows (a story's ``transcript``)
+        goes in this record: whoever catalogues the result, the work itself or the result's
+        own storage event if it gets there first, keeps it from here."""
         name = incoming_target(upload.name)
         info = ObjectInfo(name, upload.size, upload.etag, upload.last_modified)
         record = self.versions.record_for(info, None, None, previous).model_copy(
@@ -126,6 +131,10 @@ class Conversions:
                 "progress": 0.0 if duration else progress,
             }
         )
+        if transcript is not None:
+            record = record.model_copy(
+                update={"transcript": transcript, "transcript_status": "completed"}
+            )
         self.catalog.put_audio(record)
         if previous is not None and previous.source_key and previous.source_key != upload.name:
             self.remove(previous.source_key)

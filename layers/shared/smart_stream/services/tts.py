@@ -152,7 +152,9 @@ class Stories:
         previous = self.catalog.get_audio(filename)
         stand_in = ObjectInfo(key, len(job), f'"{key.split("/")[1]}"', self.conversions.now())
         # Its progress is known from the start: the parts spoken so far.
-        record = self.conversions.wait_for(stand_in, previous, source_format=None, progress=0.0)
+        record = self.conversions.wait_for(
+            stand_in, previous, source_format=None, progress=0.0, transcript=plain_text(story.text)
+        )
         try:
             self.storage.put(key, io.BytesIO(job), overwrite=False, content_type="application/json")
         except Exception:
