@@ -116,9 +116,10 @@ def test_the_security_headers(page):
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["referrer-policy"] == "no-referrer"
     for path in ("/assets/app.js", "/assets/style.css"):
-        assert page.get(path).headers["content-security-policy"] == answer.headers[
-            "content-security-policy"
-        ]
+        assert (
+            page.get(path).headers["content-security-policy"]
+            == answer.headers["content-security-policy"]
+        )
 
 
 def test_previews_on_another_origin_are_allowed_by_name(monkeypatch, local_env, local_template):
