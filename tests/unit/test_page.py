@@ -197,3 +197,40 @@ def test_the_sign_in_link_is_printed(local_env, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert f"http://127.0.0.1:8123/#token={TOKEN}\n" in out  # API_TOKEN, set for every test
     assert served
+
+
+def test_deployed_the_page_function_reads_no_secret(aws_env, monkeypatch):
+    """The page is open: its function never needs the token or the signing secret (the
+    template grants it neither), so a cold start reads nothing it may not."""
+    from tests.lambda_functions import FakeContext, handler
+    from tests.unit.test_handlers import api_event
+
+    missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:not-there"
+    monkeypatch.setenv("SIGNING_SECRET_ARN", missing)
+    monkeypatch.setenv("API_TOKEN_SECRET_ARN", missing)
+    monkeypatch.delenv("API_TOKEN")
+    monkeypatch.setenv("AUDIO_STREAM_BASE_URL", "https://abc.lambda-url.us-east-1.on.aws/")
+    install(None)
+    page_handler = handler("page")
+    index = page_handler(api_event("GET", "/"), FakeContext())
+    assert index["statusCode"] == 200
+    assert index["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert "https://abc.lambda-url.us-east-1.on.aws" in index["headers"]["Content-Security-Policy"]
+    script = page_handler(api_event("GET", "/assets/app.js", file="app.js"), FakeContext())
+    assert script["statusCode"] == 200 and "import" in script["body"]
+
+
+def test_the_bucket_lets_the_page_post_uploads():
+    """Deployed, large uploads are a presigned POST from the page (the management API's
+    origin) straight to the bucket: its CORS must allow exactly that."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    rules = template["Resources"]["AudioBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    (posting,) = [rule for rule in rules if "POST" in rule["AllowedMethods"]]
+    (origin,) = posting["AllowedOrigins"]
+    assert origin == {
+        "Fn::Sub": "https://${ManagementApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    }
+    outputs = template["Outputs"]
+    assert outputs["ApiUrl"]["Value"] == origin  # the page's own address
