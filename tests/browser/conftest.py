@@ -57,7 +57,10 @@ def _isolated() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+        why = f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":  # CI: missing is a failure
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
     sync_api = pytest.importorskip("playwright.sync_api")
     sync_api.expect.set_options(timeout=WAIT_MS)
     with sync_api.sync_playwright() as playwright:

@@ -41,9 +41,12 @@ def test_revoke_url_gives_the_row_a_new_url(signed_in: Page, server: PageServer)
     row.get_by_role("button", name="Listen").click()
     expect(row.locator("audio")).to_have_attribute("src", old_url)
 
-    row.get_by_role("button", name="Revoke URL").click()
+    # From the keyboard: the button keeps the focus through its request
+    row.get_by_role("button", name="Revoke URL").focus()
+    page.keyboard.press("Enter")
 
     expect(page.get_by_text("“revoked.mp3” has a new URL")).to_be_visible()
+    expect(row.get_by_role("button", name="Revoke URL")).to_be_focused()
     new_url = server.metadata("revoked.mp3").json()["url"]
     assert new_url != old_url
     expect(row.locator("audio")).to_have_attribute("src", new_url)
@@ -85,11 +88,15 @@ def test_delete_asks_first(signed_in: Page, server: PageServer):
     expect(dialog).to_be_hidden()
     expect(row).to_be_visible()
 
-    # Confirm deletes it
+    # Confirm deletes it, and the keyboard's focus moves on to the next row
     row.get_by_role("button", name="Delete", exact=True).click()
     dialog.get_by_role("button", name="Confirm").click()
     expect(row).to_have_count(0)
     expect(page.get_by_text("Deleted “unwanted.mp3”.")).to_be_visible()
+    assert page.evaluate(
+        "document.activeElement.closest('#library-list > li') !== null"
+        " || document.activeElement.id === 'search'"
+    )
     assert server.metadata("unwanted.mp3").status_code == 404
 
 

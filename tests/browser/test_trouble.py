@@ -61,3 +61,15 @@ def test_a_file_listed_as_converting_is_followed_until_ready(page: Page, server:
     expect(row.locator(".badge")).to_have_text("ready")
     expect(row.locator("progress")).to_be_hidden()
     expect(row).to_contain_text("0:01")
+
+
+def test_yoto_sign_in_without_a_client_id_says_what_to_set(page: Page, server: PageServer):
+    page.goto(server.link())
+    expect(page.locator("#yoto-state")).to_have_text("Not connected to a Yoto account yet.")
+    expect(page.locator("#yoto-redirect")).to_have_text(f"{server.base_url}/api/yoto/callback")
+
+    page.get_by_role("button", name="Sign in with Yoto").click()
+
+    expect(page.locator("#yoto-status")).to_contain_text("YOTO_CLIENT_ID")
+    expect(page.get_by_role("button", name="Sign in with Yoto")).to_be_enabled()
+    expect(page).to_have_url(f"{server.base_url}/")

@@ -58,6 +58,22 @@ export function setProgress(progress, fraction) {
   }
 }
 
+/**
+ * Run `work` with `button` disabled; a button that had the focus gets it back afterwards
+ * (disabling a focused button drops the keyboard's place to the top of the page).
+ */
+export async function whileBusy(button, work) {
+  const hadFocus = document.activeElement === button;
+  button.disabled = true;
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (hadFocus && lost && button.isConnected && !button.hidden) button.focus();
+  }
+}
+
 export function debounce(fn, ms) {
   let timer = 0;
   return (...args) => {

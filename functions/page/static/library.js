@@ -2,7 +2,7 @@
 // (updated in place, never the whole list re-rendered).
 
 import { api, path } from './api.js';
-import { $, ask, debounce, el, say, setProgress } from './dom.js';
+import { $, ask, debounce, el, say, setProgress, whileBusy } from './dom.js';
 import { formatDuration, formatPercent, formatSize } from './format.js';
 import {
   fileChanged, fileRemoved, on, queuesChanged, remember, SETTLED, watched,
@@ -99,38 +99,36 @@ class Row {
     else this.audio.pause();
   }
 
-  async revoke(button) {
-    button.disabled = true;
-    try {
-      const file = await api.post(path`/api/audio/${this.file.filename}/revoke-url`);
-      fileChanged(file);
-      say(status, `“${file.filename}” has a new URL; the old one no longer plays.`, 'ok');
-    } catch (error) {
-      say(status, error.message, 'error');
-    } finally {
-      button.disabled = false;
-    }
+  revoke(button) {
+    return whileBusy(button, async () => {
+      try {
+        const file = await api.post(path`/api/audio/${this.file.filename}/revoke-url`);
+        fileChanged(file);
+        say(status, `“${file.filename}” has a new URL; the old one no longer plays.`, 'ok');
+      } catch (error) {
+        say(status, error.message, 'error');
+      }
+    });
   }
 
   async remove(button) {
     const name = this.file.filename;
     if (!(await ask(`Delete “${name}”? This cannot be undone.`))) return;
-    button.disabled = true;
-    try {
-      await deleteFile(name, false);
-    } catch (error) {
-      if (error.status === 409 && (await ask(error.message, 'Delete anyway'))) {
-        try {
-          await deleteFile(name, true);
-        } catch (again) {
-          say(status, again.message, 'error');
+    await whileBusy(button, async () => {
+      try {
+        await deleteFile(name, false);
+      } catch (error) {
+        if (error.status === 409 && (await ask(error.message, 'Delete anyway'))) {
+          try {
+            await deleteFile(name, true);
+          } catch (again) {
+            say(status, again.message, 'error');
+          }
+        } else {
+          say(status, error.message, 'error');
         }
-      } else {
-        say(status, error.message, 'error');
       }
-    } finally {
-      button.disabled = false;
-    }
+    });
   }
 }
 
@@ -203,6 +201,8 @@ function clear() {
 async function loadPage() {
   if (loading || exhausted || mode !== 'list') return;
   loading = true;
+  const hadFocus = document.activeElement === more;
+  const firstNew = order.length;
   more.disabled = true;
   const seen = generation;
   try {
@@ -219,6 +219,8 @@ async function loadPage() {
     more.disabled = false;
     if (seen === generation) {
       showCount();
+      // From the keyboard, the next thing to reach is the first file of the new page.
+      if (hadFocus && order.length > firstNew) rows.get(order[firstNew]).listen.focus();
       // A short page can leave the button in view, where the observer will not fire again.
       if (!exhausted && inView(more)) queueMicrotask(loadPage);
     }
@@ -305,7 +307,11 @@ export function init() {
     const row = rows.get(name);
     if (!row) return;
     row.audio?.pause();
+    // Keyboard users keep their place: the focus goes to the next row (or the search box).
+    const hadFocus = row.li.contains(document.activeElement) || document.activeElement === document.body;
+    const next = row.li.nextElementSibling || row.li.previousElementSibling;
     row.li.remove();
+    if (hadFocus) (next?.querySelector('button') || search).focus();
     rows.delete(name);
     const at = order.indexOf(name);
     if (at >= 0) order.splice(at, 1);

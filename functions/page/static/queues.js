@@ -2,7 +2,7 @@
 // added, reordered with Move up / Move down or by dragging, saved as one request).
 
 import { api, path } from './api.js';
-import { $, ask, debounce, el, say, uid } from './dom.js';
+import { $, ask, debounce, el, say, uid, whileBusy } from './dom.js';
 import {
   formatDuration, PLAY_MODES, playModeLabel, queueNameProblem, totalDuration,
 } from './format.js';
@@ -102,55 +102,53 @@ class QueueRow {
     else this.audio.pause();
   }
 
-  async revoke(button) {
-    button.disabled = true;
-    try {
-      this.update(await api.post(path`/api/streams/${this.queue.name}/revoke-url`));
-      say(status, `“${this.queue.name}” has a new stream URL; the old one no longer plays.`, 'ok');
-    } catch (error) {
-      say(status, error.message, 'error');
-    } finally {
-      button.disabled = false;
-    }
+  revoke(button) {
+    return whileBusy(button, async () => {
+      try {
+        this.update(await api.post(path`/api/streams/${this.queue.name}/revoke-url`));
+        say(status, `“${this.queue.name}” has a new stream URL; the old one no longer plays.`, 'ok');
+      } catch (error) {
+        say(status, error.message, 'error');
+      }
+    });
   }
 
   async remove(button) {
     const name = this.queue.name;
     if (!(await ask(`Delete the queue “${name}”? Its files stay in the library.`))) return;
-    button.disabled = true;
-    try {
-      await deleteQueue(name, false);
-    } catch (error) {
-      if (error.status === 409 && (await ask(error.message, 'Delete anyway'))) {
-        try {
-          await deleteQueue(name, true);
-        } catch (again) {
-          say(status, again.message, 'error');
+    await whileBusy(button, async () => {
+      try {
+        await deleteQueue(name, false);
+      } catch (error) {
+        if (error.status === 409 && (await ask(error.message, 'Delete anyway'))) {
+          try {
+            await deleteQueue(name, true);
+          } catch (again) {
+            say(status, again.message, 'error');
+          }
+        } else {
+          say(status, error.message, 'error');
         }
-      } else {
-        say(status, error.message, 'error');
       }
-    } finally {
-      button.disabled = false;
-    }
+    });
   }
 
-  async putOnCard(button) {
-    button.disabled = true;
+  putOnCard(button) {
     say(status, `Putting “${this.queue.name}” on a Yoto card…`);
-    try {
-      const queue = await api.post(path`/api/streams/${this.queue.name}/yoto-card`, {
-        query: { mode: this.cardMode.value },
-      });
-      if (queue && queue.name) this.update(queue);
-      say(status, `“${this.queue.name}” is on Yoto card ${this.queue.yoto_card_id || ''}.`.replace(' .', '.'), 'ok');
-      refresh();
-    } catch (error) {
-      const hint = error.status === 401 ? ' Use “Sign in with Yoto” in the Yoto section.' : '';
-      say(status, error.message + hint, 'error');
-    } finally {
-      button.disabled = false;
-    }
+    return whileBusy(button, async () => {
+      try {
+        const queue = await api.post(path`/api/streams/${this.queue.name}/yoto-card`, {
+          query: { mode: this.cardMode.value },
+        });
+        if (queue && queue.name) this.update(queue);
+        const card = this.queue.yoto_card_id ? ` ${this.queue.yoto_card_id}` : '';
+        say(status, `“${this.queue.name}” is on Yoto card${card}.`, 'ok');
+        refresh();
+      } catch (error) {
+        const hint = error.status === 401 ? ' Use “Sign in with Yoto” in the Yoto section.' : '';
+        say(status, error.message + hint, 'error');
+      }
+    });
   }
 
   async takeOffCard() {
@@ -170,7 +168,10 @@ async function deleteQueue(name, force) {
   const row = rows.get(name);
   if (row) {
     row.audio?.pause();
+    const hadFocus = row.li.contains(document.activeElement) || document.activeElement === document.body;
+    const next = row.li.nextElementSibling || row.li.previousElementSibling;
     row.li.remove();
+    if (hadFocus) (next?.querySelector('button') || newButton).focus();
     rows.delete(name);
   }
   empty.hidden = rows.size > 0;

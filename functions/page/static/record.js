@@ -65,6 +65,7 @@ async function begin() {
     stream = await navigator.mediaDevices.getUserMedia({ audio: true });
   } catch (error) {
     recordButton.disabled = false;
+    recordButton.focus();
     say(status, whyNot(error), 'error');
     return;
   }

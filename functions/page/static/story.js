@@ -1,7 +1,7 @@
 // Stories: text to speech, spoken by the server's engine.
 
 import { api } from './api.js';
-import { $, el, say, setProgress } from './dom.js';
+import { $, el, say, setProgress, whileBusy } from './dom.js';
 import { formatDuration, formatPercent, storyFilename } from './format.js';
 import { fileChanged, pollUntilSettled } from './store.js';
 
@@ -57,24 +57,23 @@ async function generate(event) {
   if (voice.value) json.voice = voice.value;
   const filename = storyFilename(nameInput.value);
   if (filename) json.filename = filename;
-  button.disabled = true;
   progress.hidden = false;
   setProgress(progress, null);
   say(status, 'Speaking the story…');
-  try {
-    const file = await api.post('/api/audio/generate-tts', { json });
-    fileChanged(file);
-    if (file.status === 'ready' || file.status === 'invalid') done(file);
-    else {
-      showProgress(file);
-      done(await pollUntilSettled(file.filename, { onUpdate: showProgress }));
+  await whileBusy(button, async () => {
+    try {
+      const file = await api.post('/api/audio/generate-tts', { json });
+      fileChanged(file);
+      if (file.status === 'ready' || file.status === 'invalid') done(file);
+      else {
+        showProgress(file);
+        done(await pollUntilSettled(file.filename, { onUpdate: showProgress }));
+      }
+    } catch (error) {
+      progress.hidden = true;
+      say(status, error.message, 'error');
     }
-  } catch (error) {
-    progress.hidden = true;
-    say(status, error.message, 'error');
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 export function init() {

@@ -1,7 +1,7 @@
 // The Yoto account: sign in (authorization code, through Yoto's own page), disconnect.
 
 import { api } from './api.js';
-import { $, say } from './dom.js';
+import { $, say, whileBusy } from './dom.js';
 
 let state;
 let signIn;
@@ -29,30 +29,31 @@ export async function refresh() {
   }
 }
 
-async function startSignIn() {
-  signIn.disabled = true;
+function startSignIn() {
   say(status, 'Opening Yoto’s sign-in…');
-  try {
-    const { authorize_url: url } = await api.post('/api/yoto/authorize');
-    if (typeof url !== 'string' || !/^https?:\/\//i.test(url)) throw new Error('The server gave no sign-in address.');
-    location.assign(url);
-  } catch (error) {
-    say(status, error.message, 'error');
-    signIn.disabled = false;
-  }
+  return whileBusy(signIn, async () => {
+    try {
+      const { authorize_url: url } = await api.post('/api/yoto/authorize');
+      if (typeof url !== 'string' || !/^https?:\/\//i.test(url)) {
+        throw new Error('The server gave no sign-in address.');
+      }
+      location.assign(url);
+    } catch (error) {
+      say(status, error.message, 'error');
+    }
+  });
 }
 
-async function forget() {
-  disconnect.disabled = true;
-  try {
-    await api.del('/api/yoto/login');
-    say(status, 'Disconnected from Yoto.', 'ok');
-    await refresh();
-  } catch (error) {
-    say(status, error.message, 'error');
-  } finally {
-    disconnect.disabled = false;
-  }
+function forget() {
+  return whileBusy(disconnect, async () => {
+    try {
+      await api.del('/api/yoto/login');
+      say(status, 'Disconnected from Yoto.', 'ok');
+      await refresh();
+    } catch (error) {
+      say(status, error.message, 'error');
+    }
+  });
 }
 
 export function init() {
