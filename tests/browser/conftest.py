@@ -135,10 +135,19 @@ def _serve(app: Any, port: int, *, lifespan: Literal["on", "off"]) -> tuple[Any,
 
 
 @pytest.fixture(scope="module")
+def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """More settings of the module's server: its ``SERVER_ENV``; a module whose settings are
+    known only once something else runs (a fake's address) overrides this fixture."""
+    settings: dict[str, str] = getattr(request.module, "SERVER_ENV", {})
+    return settings
+
+
+@pytest.fixture(scope="module")
 def server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     local_template: LocalTemplate,
+    server_env: dict[str, str],
 ) -> Iterator[PageServer]:
     """The whole local server on a free port, for one module, with an empty library. With
     ``DEVICE_ON_OTHER_PORT = True`` in the module, the same app answers on a second port too
@@ -147,7 +156,7 @@ def server(
     from local_server.app import create_app
 
     other_port = bool(getattr(request.module, "DEVICE_ON_OTHER_PORT", False))
-    settings: dict[str, str] = getattr(request.module, "SERVER_ENV", {})
+    settings = server_env
     tmp = tmp_path_factory.mktemp("page")
     with pytest.MonkeyPatch.context() as env:
         for name in APP_ENV:
