@@ -693,7 +693,9 @@ def create_app(fake: FakeYoto) -> Starlette:
             fake.consents[consent] = query
         asked = ", ".join(sorted(scopes)) or "nothing"
         page = (
-            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Yoto</title></head>"
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Yoto</title>"
+            # No favicon request: the browser tests count a failed load as the page's fault.
+            '<link rel="icon" href="data:,"></head>'
             "<body><h1>Allow this app to use your Yoto account?</h1>"
             f"<p>It asks for: {html.escape(asked)}</p>"
             '<form method="post" action="/authorize/decision">'
