@@ -1,16 +1,31 @@
 """DeleteAudioFunction: DELETE /api/audio/{filename}, the object and its record."""
 
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
 from smart_stream.bootstrap import services
-from smart_stream.http.requests import flag, path_param
-from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
+from smart_stream.http.openapi import answers
+from smart_stream.http.requests import FLAG, flag, path_param
+from smart_stream.http.resolver import Router, create_api, json_response, lambda_handler_for
 
-app = create_api(services, writes=True)
+router = Router()
 
 
-@app.delete("/api/audio/<filename>")
-def delete_audio(filename: str):
-    services().library.delete(path_param(app, "filename"), force=flag(app, "force"))
+@router.delete(
+    "/api/audio/<filename>",
+    summary="Delete a file (and, with force, take it out of the queues that use it)",
+    responses=answers({204: ("Deleted.", None)}, 400, 401, 404, 409, 422),
+)
+def delete_audio(
+    filename: str,
+    force: Annotated[
+        str | None, Query(description="Delete it even if queues use it: " + FLAG)
+    ] = None,
+):
+    services().library.delete(path_param(app, "filename"), force=flag("force", force))
     return json_response(204, None)
 
 
+app = create_api(services, router, writes=True)
 lambda_handler = lambda_handler_for(app)

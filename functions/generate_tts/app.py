@@ -1,18 +1,37 @@
 """GenerateTtsFunction: POST /api/audio/generate-tts, a story spoken into the library; GET
 /api/tts/voices, the voices of the engine in use."""
 
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
 from smart_stream.bootstrap import services
 from smart_stream.domain.records import AudioStatus
-from smart_stream.http.requests import json_body, request_base
-from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
-from smart_stream.http.views import TtsRequest, Views
+from smart_stream.http.openapi import answers
+from smart_stream.http.requests import request_base
+from smart_stream.http.resolver import Router, create_api, json_response, lambda_handler_for
+from smart_stream.http.views import AudioFile, TtsRequest, Views, VoiceList
 
-app = create_api(services, writes=True)
+router = Router()
 
 
-@app.post("/api/audio/generate-tts")
-def generate_tts():
-    request = json_body(app, TtsRequest)
+@router.post(
+    "/api/audio/generate-tts",
+    summary="Speak a story into the library",
+    responses=answers(
+        {
+            201: ("Spoken within the request.", AudioFile),
+            202: ("A long story: converting in the background.", AudioFile),
+        },
+        400,
+        401,
+        409,
+        413,
+        422,
+        502,
+    ),
+)
+def generate_tts(request: Annotated[TtsRequest, Body()]):
     root = services()
     record = root.stories.generate(request.story())
     # 201: spoken within the request; 202: a long story, spoken in the background.
@@ -20,11 +39,15 @@ def generate_tts():
     return json_response(status, Views(root.urls, request_base(app)).audio_file(record))
 
 
-@app.get("/api/tts/voices")
+@router.get(
+    "/api/tts/voices",
+    summary="The speech engine in use and its voices",
+    responses=answers({200: ("The voices.", VoiceList)}, 401, 502),
+)
 def voices():
     engine = services().speech
-    listed = [{"id": v.id, "name": v.name, "language": v.language} for v in engine.list_voices()]
-    return json_response(200, {"engine": engine.name, "voices": listed})
+    return json_response(200, VoiceList.of(engine.name, engine.list_voices()))
 
 
+app = create_api(services, router, writes=True)
 lambda_handler = lambda_handler_for(app)

@@ -5,12 +5,17 @@ only in API calls' Authorization header."""
 from pathlib import Path
 
 from smart_stream.bootstrap import services
+from smart_stream.http.openapi import answers
 from smart_stream.http.page import INDEX, PageFiles, page_policy
 from smart_stream.http.requests import path_param, request_base
-from smart_stream.http.resolver import create_api, lambda_handler_for
+from smart_stream.http.resolver import Router, create_api, lambda_handler_for
 
-app = create_api(services, public=True)
+router = Router(public=True)
 files = PageFiles(Path(__file__).resolve().parent / "static")
+SERVED = {
+    200: ("The file, with the page's security headers.", "text/html"),
+    304: ("Unchanged.", None),
+}
 
 
 def _answer(name: str):
@@ -21,14 +26,17 @@ def _answer(name: str):
     )
 
 
-@app.get("/")
+@router.get("/", summary="The parents' page", responses=answers(SERVED))
 def index():
     return _answer(INDEX)
 
 
-@app.get("/assets/<file>")
+@router.get(
+    "/assets/<file>", summary="The page's scripts, styles and icon", responses=answers(SERVED, 404)
+)
 def asset(file: str):
     return _answer(path_param(app, "file"))
 
 
+app = create_api(services, router)
 lambda_handler = lambda_handler_for(app)

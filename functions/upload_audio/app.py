@@ -1,19 +1,43 @@
 """UploadAudioFunction: POST /api/audio/upload, one audio file of up to 4 MB as multipart."""
 
 import base64
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from smart_stream.bootstrap import services
 from smart_stream.domain.records import AudioStatus
 from smart_stream.http.multipart import parse_upload
-from smart_stream.http.requests import flag, request_base
-from smart_stream.http.resolver import create_api, json_response, lambda_handler_for
-from smart_stream.http.views import Views
+from smart_stream.http.openapi import answers, multipart_upload
+from smart_stream.http.requests import FLAG, flag, request_base
+from smart_stream.http.resolver import Router, create_api, json_response, lambda_handler_for
+from smart_stream.http.views import AudioFile, Views
 
-app = create_api(services, writes=True)
+router = Router()
 
 
-@app.post("/api/audio/upload")
-def upload_audio():
+@router.post(
+    "/api/audio/upload",
+    summary="Upload one audio file of up to 4 MB (multipart field file)",
+    responses=answers(
+        {
+            201: ("Stored as uploaded (a house-format MP3).", AudioFile),
+            202: ("Accepted: converting in the background.", AudioFile),
+        },
+        400,
+        401,
+        409,
+        413,
+        415,
+        422,
+    ),
+    openapi_extensions={"x-request-body": multipart_upload()},
+)
+def upload_audio(
+    overwrite: Annotated[
+        str | None, Query(description="Replace a file of that name: " + FLAG)
+    ] = None,
+):
     event = app.current_event
     # HTTP API hands binary and multipart bodies over base64-encoded.
     raw = event.body or ""
@@ -21,11 +45,12 @@ def upload_audio():
     upload = parse_upload(event.headers.get("content-type", ""), body)
     root = services()
     record = root.library.upload(
-        upload.filename, upload.source, upload.size, overwrite=flag(app, "overwrite")
+        upload.filename, upload.source, upload.size, overwrite=flag("overwrite", overwrite)
     )
     # 201: stored as uploaded; 202: accepted, and being converted in the background.
     status = 202 if record.status is AudioStatus.CONVERTING else 201
     return json_response(status, Views(root.urls, request_base(app)).audio_file(record))
 
 
+app = create_api(services, router, writes=True)
 lambda_handler = lambda_handler_for(app)

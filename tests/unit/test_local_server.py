@@ -31,6 +31,7 @@ def test_template_routes_are_the_deployed_ones():
         ("GET", "/"): "PageFunction",
         ("GET", "/assets/{file}"): "PageFunction",
         ("GET", "/api/health"): "HealthFunction",
+        ("GET", "/api/openapi.json"): "OpenApiFunction",
         ("GET", "/api/audio/list"): "ListAudioFunction",
         ("GET", "/api/audio/search"): "SearchAudioFunction",
         ("GET", "/api/audio/{filename}/metadata"): "AudioMetadataFunction",

@@ -1,7 +1,8 @@
-"""Reading a management request: path and query parameters, flags, JSON bodies, and the
-typed values the services take (page size, statuses, play mode, the list's next token).
-Bad values keep their contract statuses: 400 for a malformed request, 422 for a value that
-is well-formed but not allowed."""
+"""Reading a management request: the request's base and path parameters, and the typed
+values the services take from query parameters (flags, page size, statuses, play mode, the
+list's next token). Powertools hands the routes their query parameters and validated JSON
+bodies (``http.resolver``); bad values keep their contract statuses: 400 for a malformed
+request, 422 for a value that is well-formed but not allowed."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ValidationError
-
-from smart_stream.domain.errors import BadRequestError, InvalidQueryError, UnprocessableError
+from smart_stream.domain.errors import InvalidQueryError, UnprocessableError
 from smart_stream.domain.records import AudioStatus, PlayMode
 from smart_stream.services.library import VISIBLE
 
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-M = TypeVar("M", bound=BaseModel)
 
 
 def request_base(app: APIGatewayHttpResolver) -> str:
@@ -41,39 +39,18 @@ def path_param(app: APIGatewayHttpResolver, name: str) -> str:
     return (app.current_event.path_parameters or {}).get(name, "")
 
 
-def query_param(app: APIGatewayHttpResolver, *names: str) -> str | None:
-    params = app.current_event.query_string_parameters or {}
-    for name in names:
-        if name in params:
-            return params[name]
-    return None
+#: How a yes/no query parameter is written, for its OpenAPI description.
+FLAG = "true or false (also 1/0, yes/no); absent or empty: false."
 
 
-def flag(app: APIGatewayHttpResolver, name: str) -> bool:
-    value = (query_param(app, name) or "").lower()
-    if value in {"", "false", "0", "no"}:
+def flag(name: str, value: str | None) -> bool:
+    """A yes/no query parameter; 422 for anything else."""
+    word = (value or "").lower()
+    if word in {"", "false", "0", "no"}:
         return False
-    if value in {"true", "1", "yes"}:
+    if word in {"true", "1", "yes"}:
         return True
     raise UnprocessableError(f"{name} must be true or false.")
-
-
-def json_body(app: APIGatewayHttpResolver, model: type[M]) -> M:
-    """The request's JSON body as ``model``: 400 if it is not JSON, 422 if values are wrong."""
-    try:
-        # A base64 body that is not UTF-8 fails already in decoded_body: bad JSON too.
-        data = json.loads(app.current_event.decoded_body or "")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        # RecursionError: nesting deeper than the parser's stack ("[[[[..."), still bad JSON.
-        raise BadRequestError("The request body is not valid JSON.") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise UnprocessableError(f"The request body has invalid values: {problems}.") from None
 
 
 # Typed values ---------------------------------------------------------------------------------
@@ -126,12 +103,11 @@ class ListQuery:
     statuses: tuple[AudioStatus, ...]
 
 
-def list_query(app: APIGatewayHttpResolver) -> ListQuery:
-    token = query_param(app, "next_token")
+def list_query(limit: str | None, next_token: str | None, status: str | None) -> ListQuery:
     return ListQuery(
-        limit=page_size(query_param(app, "limit")),
-        after=decode_token(token) if token else None,
-        statuses=statuses(query_param(app, "status")),
+        limit=page_size(limit),
+        after=decode_token(next_token) if next_token else None,
+        statuses=statuses(status),
     )
 
 

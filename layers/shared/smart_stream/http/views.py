@@ -3,8 +3,9 @@ make them from records: each device URL built from the record and one base."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +17,7 @@ from smart_stream.domain.records import (
     PlayMode,
     QueueRecord,
 )
-from smart_stream.ports import Page, PresignedPost
+from smart_stream.ports import Page, PresignedPost, VoiceInfo
 from smart_stream.services.library import UPLOAD_URL_EXPIRES
 from smart_stream.services.urls import DeviceUrls
 
@@ -61,8 +62,58 @@ class UploadUrlResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """Every error's body: a machine word, and what went wrong and what to do."""
+
     code: str
     message: str
+
+
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class Voice(BaseModel):
+    id: str
+    name: str
+    language: str
+
+
+class VoiceList(BaseModel):
+    engine: str
+    voices: list[Voice]
+
+    @classmethod
+    def of(cls, engine: str, voices: Iterable[VoiceInfo]) -> VoiceList:
+        listed = [Voice(id=v.id, name=v.name, language=v.language) for v in voices]
+        return cls(engine=engine, voices=listed)
+
+
+class Authorize(BaseModel):
+    authorize_url: str
+
+
+class YotoLogin(BaseModel):
+    signed_in: bool
+    pending: bool
+    redirect_uri: str
+
+
+class DeviceLogin(BaseModel):
+    verification_uri: str
+    user_code: str
+    expires_in: int
+    verification_uri_complete: str | None = None
+
+
+class CardContent(BaseModel):
+    """Yoto's MYO content JSON (its schema is Yoto's: https://yoto.dev)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    title: str
+    content: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+    cardId: str | None = None
 
 
 class Queue(BaseModel):
