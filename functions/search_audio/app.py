@@ -16,7 +16,7 @@ router = Router()
 @router.get(
     "/api/audio/search",
     summary="Files whose name, tags or transcript contain the words (any case)",
-    responses=answers({200: ("What matched.", SearchResult)}, 401),
+    responses=answers({200: ("What matched.", SearchResult)}, 400, 401),
 )
 def search_audio(
     q: Annotated[str | None, Query(description="What to look for.")] = None,
