@@ -51,17 +51,17 @@ def app(local_env, fake_yoto, monkeypatch, local_template) -> Iterator[Any]:
     services = Services(Settings.from_env())
     created = create_app(local_template, services, access_log=False)
     with TestClient(created) as client:  # start-up: migrate, catch up
-        song = make_mp3(1.0, title="Moon")
-        assert client.post("/api/audio/upload", headers=AUTH, files={"file": ("moon.mp3", song)}).status_code == 201
-        assert client.post("/api/streams/bedtime/queue", headers=AUTH, json={"files": ["moon.mp3"]}).status_code == 201
+        song = {"file": ("moon.mp3", make_mp3(1.0, title="Moon"))}
+        assert client.post("/api/audio/upload", headers=AUTH, files=song).status_code == 201
+        queue = {"files": ["moon.mp3"]}
+        made = client.post("/api/streams/bedtime/queue", headers=AUTH, json=queue)
+        assert made.status_code == 201
         created.state.services = services
         yield created
 
 
 SPEC = json.loads((ROOT / "functions" / "openapi" / "openapi.json").read_text())
-OPERATIONS = [
-    f"{method.upper()} {path}" for path, item in SPEC["paths"].items() for method in item
-]
+OPERATIONS = [f"{method.upper()} {path}" for path, item in SPEC["paths"].items() for method in item]
 
 
 def stored_and_catalogued(app: Any) -> tuple[set[str], set[str]]:
@@ -79,9 +79,7 @@ def test_the_api_answers_as_its_spec_says(app, label):
     schema = schemathesis.openapi.from_dict(SPEC)
     schema.app = app
     (operation,) = [
-        result.ok()
-        for result in schema.get_all_operations()
-        if result.ok().label == label
+        result.ok() for result in schema.get_all_operations() if result.ok().label == label
     ]
     sent = []
 
