@@ -165,13 +165,16 @@ def analyse_mp3(f: RangedFile, scan: Scan) -> AudioAnalysis:
 
     if kind is not None:
         xing = _mutagen_xing(f, first_pos)
-        # A header that disagrees with the bytes present (a cut or patched file) is not
-        # trusted: the frames are counted instead.
-        if xing is not None and _plausible(*xing, span, first):
+        # What a decoder trims (encoder delay, end padding) when the header says so.
+        trim = foreign_gapless_samples(head, rel, first) / first.sample_rate
+        # A header that disagrees with the bytes present (a cut or patched file), or that
+        # would trim away every sample it counts, is not trusted: the frames are counted
+        # instead.
+        if xing is not None and _plausible(*xing, span, first) and trim < xing[0]:
             duration, bitrate, is_vbr = xing
-            # What a decoder trims (encoder delay, end padding) when the header says so.
-            duration -= foreign_gapless_samples(head, rel, first) / first.sample_rate
-            return _result(first, duration, bitrate, is_vbr, audio_start, audio_end, tags, False)
+            return _result(
+                first, duration - trim, bitrate, is_vbr, audio_start, audio_end, tags, False
+            )
         return _scanned(scan, first, audio_start, trailing_start, tags)
 
     rates = set(head_rates) | set(tail_rates)
@@ -197,12 +200,16 @@ def _plausible(duration: float, bitrate: int, is_vbr: bool, span: int, first: Fr
     is derived from) must match the span, and so must its frame count, which the byte count
     says nothing about: frames of a CBR stream all have the first frame's bitrate, and a VBR
     stream cannot average outside the bitrates its MPEG version allows."""
+    low, high = _LAYER3_BITRATES[first.version]
+    # The tolerance below is four frames, which is all of a short file: only this bound
+    # keeps such a header from giving its byte count, however absurd, as the bitrate.
+    if not low * 0.98 <= bitrate <= high * 1.02:
+        return False
     tolerance = max(4 * first.length, span * 0.02)
     if abs(duration * bitrate / 8 - span) > tolerance:
         return False
     if not is_vbr:
         return abs(duration * first.bitrate / 8 - span) <= tolerance
-    low, high = _LAYER3_BITRATES[first.version]
     return low * 0.98 <= span * 8 / duration <= high * 1.02
 
 

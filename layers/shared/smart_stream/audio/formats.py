@@ -153,7 +153,9 @@ def open_input(source: BinaryIO) -> Iterator[InputContainer]:
     head = source.read(4096)
     source.seek(0)
     try:
-        container = av.open(_Anonymous(source), "r")
+        # Tags that are not UTF-8 (a damaged or foreign file) are read with U+FFFD in place
+        # of the bad bytes: PyAV's default ("strict") would fail the whole upload.
+        container = av.open(_Anonymous(source), "r", metadata_errors="replace")
     except av.error.FFmpegError:
         if _looks_like_ours(head):
             raise ConversionError(

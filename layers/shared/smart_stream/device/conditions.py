@@ -117,7 +117,9 @@ def parse_etags(header: str) -> list[tuple[bool, str]] | None:
 def _parse_http_date(value: str) -> datetime | None:
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    # OverflowError: a field with more digits than a C long ("Mon, 01 Jan 99999999999999999999
+    # 00:00:00 GMT"), which parsedate_to_datetime passes on.
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return parsed if parsed.tzinfo is not None else None
 
