@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from smart_stream.bootstrap import Services
@@ -103,9 +104,39 @@ def test_the_api_answers_as_its_spec_says(app, label):
     SENT[label] = len(sent)
 
 
+def test_made_things_are_used_then_removed(app):
+    """Stateful: the spec's links say what to do with a queue or a file once made (get,
+    stream, its card, a new URL, delete); sequences of such steps hold to the same checks."""
+    schema = schemathesis.openapi.from_dict(SPEC)
+    schema.app = app
+    steps: list[int] = []
+
+    class WithToken(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case):
+            return {"headers": AUTH}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            steps.append(response.status_code)
+            case.validate_response(response, excluded_checks=NOT_CHECKED)
+
+    run_state_machine_as_test(
+        WithToken,
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=5,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        ),
+    )
+    assert steps
+    SENT["stateful"] = len(steps)
+
+
 def test_over_a_thousand_requests_were_sent():
     """Run after the attacks above (a module stays on one worker, in order): the count."""
-    assert len(SENT) == len(OPERATIONS)
+    assert len(SENT) == len(OPERATIONS) + 1
     total = sum(SENT.values())
     print(f"schemathesis sent {total} requests over {len(SENT)} operations")
     assert total >= 1000, SENT

@@ -100,10 +100,20 @@ def _error(status: int) -> dict[str, Any]:
     }
 
 
-def _device_operation(summary: str, name_param: dict[str, Any], *, head: bool) -> dict[str, Any]:
+def _device_operation(
+    summary: str, name_param: dict[str, Any], *, head: bool, open_ended: bool = False
+) -> dict[str, Any]:
     audio = {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}
+    ranges: dict[str, Any] = (
+        {
+            "schema": {"enum": ["bytes", "none"]},
+            "description": "none for an open-ended stream (loop, endless-shuffle).",
+        }
+        if open_ended
+        else {"schema": {"type": "string", "const": "bytes"}}
+    )
     headers = {
-        "Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}},
+        "Accept-Ranges": ranges,
         "Content-Length": {"schema": {"type": "integer"}},
         "ETag": {"schema": {"type": "string"}, "description": "Strong."},
         "Last-Modified": {"schema": {"type": "string"}},
@@ -194,8 +204,10 @@ def device_paths() -> dict[str, Any]:
     }
     file_get = _device_operation("One file, with ranges.", filename, head=False)
     file_head = _device_operation("One file's headers.", filename, head=True)
-    stream_get = _device_operation("A queue as one continuous MP3.", name, head=False)
-    stream_head = _device_operation("A queue stream's headers.", name, head=True)
+    stream_get = _device_operation(
+        "A queue as one continuous MP3.", name, head=False, open_ended=True
+    )
+    stream_head = _device_operation("A queue stream's headers.", name, head=True, open_ended=True)
     for operation in (stream_get, stream_head):
         operation["parameters"].append(play_mode)
         operation["responses"]["422"] = _error(422)
@@ -209,6 +221,37 @@ def device_paths() -> dict[str, Any]:
             "head": {**stream_head, "operationId": "queue_stream_head"},
         },
     }
+
+
+#: OpenAPI links: what a client (and a stateful test) can do next with what it made. Each
+#: is (method, path of the answer; its statuses) -> [(link name, method, path, parameters)].
+_QUEUE = {"name": "$request.path.name"}
+_FILE = {"filename": "$response.body#/filename"}
+LINKS: dict[tuple[str, str, tuple[str, ...]], list[tuple[str, str, str, dict[str, str]]]] = {
+    ("post", "/api/streams/{name}/queue", ("200", "201")): [
+        ("GetQueue", "get", "/api/streams/{name}/queue", _QUEUE),
+        ("StreamQueue", "get", "/api/streams/{name}/stream.mp3", _QUEUE),
+        ("CardContent", "get", "/api/streams/{name}/yoto-card", _QUEUE),
+        ("RevokeQueueUrl", "post", "/api/streams/{name}/revoke-url", _QUEUE),
+        ("DeleteQueue", "delete", "/api/streams/{name}", _QUEUE),
+    ],
+    ("post", "/api/audio/upload", ("201", "202")): [
+        ("GetMetadata", "get", "/api/audio/{filename}/metadata", _FILE),
+        ("GetFile", "get", "/api/audio/{filename}", _FILE),
+        ("RevokeFileUrl", "post", "/api/audio/{filename}/revoke-url", _FILE),
+        ("DeleteFile", "delete", "/api/audio/{filename}", _FILE),
+    ],
+}
+
+
+def _link(paths: dict[str, Any]) -> None:
+    for (method, path, statuses), links in LINKS.items():
+        responses = paths[path][method]["responses"]
+        for status in statuses:
+            responses[status]["links"] = {
+                name: {"operationId": paths[target][verb]["operationId"], "parameters": params}
+                for name, verb, target, params in links
+            }
 
 
 def _part(router: Router) -> dict[str, Any]:
@@ -256,6 +299,7 @@ def document(routers: Iterable[Router], *, version: str) -> dict[str, Any]:
             paths.setdefault(path, {}).update(item)
     for path, item in device_paths().items():  # GET/HEAD beside a management DELETE
         paths.setdefault(path, {}).update(item)
+    _link(paths)
     # Powertools' own error shapes: this API answers ErrorBody instead.
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)
