@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smart_stream.audio.analysis import analyse_upload
+from smart_stream.audio.analysis import analyse_mp3, analyse_upload
 from smart_stream.audio.formats import probe
 from smart_stream.audio.frames import (
     find_frame_run,
@@ -184,6 +184,20 @@ def test_a_vbri_header_with_an_absurd_byte_count_is_not_trusted(size):
     assert result.scanned
     assert result.info.bitrate is not None and 120_000 <= result.info.bitrate <= 136_000
     assert result.info.duration == round(3 * 1152 / 44100, 3)
+
+
+def test_a_stack_of_trailing_tags_is_walked_a_window_at_a_time():
+    """Given 1,000 APE footers and 1,000 ID3v1 tags behind a second of audio, the audio ends
+    where the tags begin, and the tail is read a 64 KiB window at a time (in 4 KiB blocks:
+    3 requests with the head's), not a block per tag (10). Each tag also cost a copy of the
+    whole window: 1 MB of such footers took 0.7 s to walk, now 0.13 s (bench/fuzz)."""
+    audio = make_mp3(1.0)
+    ape_footer = struct.pack("<8sIIII8s", b"APETAGEX", 2000, 32, 0, 0, bytes(8))
+    data = audio + ape_footer * 1_000 + (b"TAG" + bytes(125)) * 1_000
+    f = RangedFile(lambda start, end: data[start : end + 1], len(data), block_size=4096)
+    result = analyse_mp3(f, lambda start, end: [data[start : end + 1]])
+    assert (result.audio_start, result.audio_end) == (0, len(audio))
+    assert f.requests <= 4
 
 
 #: "Grandma Bär" with its "ä" written as two Latin-1 bytes (b"\xe4\xe4" in place of UTF-8's

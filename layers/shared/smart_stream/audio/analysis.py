@@ -19,6 +19,7 @@ from smart_stream.audio.frames import (
     ID3V2_HEADER_SIZE,
     LONGEST_FRAME,
     TAIL_WINDOW,
+    TRAILER_PROBE,
     FrameHeader,
     find_frame_run,
     foreign_gapless_samples,
@@ -64,8 +65,15 @@ def _leading_tags_end(f: RangedFile) -> int:
 
 def _trailing_tags_start(f: RangedFile, floor: int) -> int:
     end = f.size
+    window = end  # where the last read of the tail began
     while end > floor:
-        size = trailing_tag_size(f.pread(max(floor, end - TAIL_WINDOW), end))
+        if end - TRAILER_PROBE < window:
+            # One request for the tail: these tags, those stacked before them, the last frames.
+            window = max(floor, end - TAIL_WINDOW)
+            f.pread(window, end)
+        # Only the tail's last bytes, from the cache: a copy of the whole window for each
+        # tag made a stack of 32-byte APE footers cost 2,000 times its size in copying.
+        size = trailing_tag_size(f.pread(max(floor, end - TRAILER_PROBE), end))
         if size == 0 or end - size < floor:
             break
         end -= size

@@ -179,6 +179,9 @@ ID3V1_SIZE = 128
 APE_FOOTER_SIZE = 32
 #: How far from the end trailing tags are looked for at once; larger tags cost another read.
 TAIL_WINDOW = 64 * 1024
+#: The most of a tail ``trailing_tag_size`` looks at (an ID3v1 tag): a tail's last
+#: ``TRAILER_PROBE`` bytes tell it as much as the whole tail.
+TRAILER_PROBE = ID3V1_SIZE
 
 
 def trailing_tag_size(tail: bytes | bytearray | memoryview) -> int:
