@@ -77,7 +77,10 @@ openapi: $(STAMP) ## Write the OpenAPI document and docs/api.md from the code
 bench: $(STAMP) ## Run the benchmarks and print their figures
 	$(BIN)/python -m bench
 
+fuzz: $(STAMP) ## Fuzz the parsers, 100,000 inputs each (FUZZ_ARGS="--examples 1000 --target mp3")
+	$(BIN)/python -m bench.fuzz $(FUZZ_ARGS)
+
 clean: ## Remove build output and caches (keeps .venv and your audio)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install dev test lint format sam-install build lock openapi bench clean
+.PHONY: help install dev test lint format sam-install build lock openapi bench fuzz clean
