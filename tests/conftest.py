@@ -192,3 +192,22 @@ def root() -> Services:
 def mp3_bytes() -> bytes:
     """Two seconds of 44.1 kHz stereo 128 kbps CBR, tagged."""
     return make_mp3(2.0, title="Bedtime Story", artist="Mum", album="Evenings")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suite's figures (``tests/faults.py``): what each test injected into the
+    app's AWS calls, what those calls finally did, and what the app answered."""
+    from tests.faults import summarise
+
+    reports = [
+        (report.nodeid, value)
+        for kind in ("passed", "failed", "xfailed", "xpassed")
+        for report in terminalreporter.stats.get(kind, [])
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == "faults"
+    ]
+    if reports:
+        terminalreporter.section("faults injected")
+        for line in summarise(sorted(reports)):
+            terminalreporter.write_line(line)

@@ -129,12 +129,22 @@ class Queues:
         )
         if not self.catalog.put_queue(
             record, expected_version=existing.version if existing else None
-        ):
+        ) and not self._saved(record):
             raise ConflictError(
                 f"The queue {name!r} was changed by another request at the same moment; "
                 "fetch it and try again."
             )
         return existing is None, record
+
+    def _saved(self, record: QueueRecord) -> bool:
+        """Whether the queue stored is ``record``: a write refused by its condition may have
+        been this very one, carried out, its answer lost, and retried (the seed, drawn for
+        each write, tells it from another writer's)."""
+        stored = self.catalog.get_queue(record.name)
+        return stored is not None and (stored.version, stored.seed) == (
+            record.version,
+            record.seed,
+        )
 
     def delete(self, name: str, *, force: bool) -> None:
         record = self.get(name)

@@ -179,7 +179,27 @@ class DynamoCatalog:
             if "ConditionExpression" in kwargs:
                 condition = f"({kwargs['ConditionExpression']}) AND {condition}"
             kwargs["ConditionExpression"] = condition
-        return conditional(lambda: self.client.update_item(**kwargs))
+        written = conditional(lambda: self.client.update_item(**kwargs))
+        if not written and sequencer is not None and if_source is None:
+            return self._landed(filename, values, sequencer)
+        return written
+
+    def _landed(self, filename: str, values: dict[str, Any], sequencer: str) -> bool:
+        """Whether the item holds this very write: one carried out whose answer was lost
+        (a time-out), so that botocore's retry was refused, its sequencer being no longer
+        newer than the one stored (its own)."""
+        item = guard(
+            lambda: self.client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": AUDIO_PK}, "sk": {"S": filename}},
+                ConsistentRead=True,
+            )
+        ).get("Item", {})
+        return (
+            item.get("sequencer") == {"S": normalize_sequencer(sequencer)}
+            and item.get("status") == values[":status"]
+            and item.get("record") == values.get(":record")
+        )
 
     def _query(self, **kwargs: Any) -> Iterator[tuple[AudioRecord, dict[str, Any]]]:
         """Every matching record in sort-key order, page after page."""

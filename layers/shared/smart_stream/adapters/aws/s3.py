@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -48,6 +49,8 @@ _PACK_TRANSFER = TransferConfig(
 UPLOAD_CONTENT_TYPE = "application/octet-stream"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _CHANGED = {"412", "PreconditionFailed"}
+#: The user metadata (``x-amz-meta-write-id``) that names a conditional write.
+_WRITE_ID = "write-id"
 
 
 def _code(exc: ClientError) -> str:
@@ -194,24 +197,40 @@ class S3Storage:
                     ExtraArgs={"ContentType": content_type},
                     Config=_PACK_TRANSFER,
                 )
-            else:
-                # S3's conditional write: fail if the key exists.
-                self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=source,
-                    ContentType=content_type,
-                    IfNoneMatch="*",
-                )
-        except ClientError as exc:
-            if _code(exc) in _CHANGED or _code(exc) == "ConditionalRequestConflict":
-                raise AudioExistsError(name) from exc
-            raise _translate(exc, name) from exc
-        except (BotoCoreError, S3UploadFailedError) as exc:
+            elif not self._put_if_absent(key, source, content_type):
+                raise AudioExistsError(name)
+        except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
             raise _translate(exc, name) from exc
         info = self.head(name)
         self.changes.publish(ObjectChanged("ObjectCreated", info))
         return info
+
+    def _put_if_absent(self, key: str, source: BinaryIO, content_type: str) -> bool:
+        """S3's conditional write: False when the key exists. The object carries an id of
+        this write, because botocore retries a write whose answer was lost (a time-out after
+        S3 stored it), and S3 answers that retry 412: the object found is then this very
+        write's, not one that was there before."""
+        write_id = uuid.uuid4().hex
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=source,
+                ContentType=content_type,
+                IfNoneMatch="*",
+                Metadata={_WRITE_ID: write_id},
+            )
+        except ClientError as exc:
+            if _code(exc) not in _CHANGED and _code(exc) != "ConditionalRequestConflict":
+                raise
+            try:
+                found = self.client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as missing:
+                if _code(missing) in _NOT_FOUND:
+                    return False  # there, then removed: it was someone else's
+                raise
+            return found.get("Metadata", {}).get(_WRITE_ID) == write_id
+        return True
 
     def copy(self, source: str, name: str) -> ObjectInfo:
         try:
