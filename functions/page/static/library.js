@@ -16,6 +16,7 @@ let mode = 'list'; // 'list' | 'search'
 let nextToken = null;
 let exhausted = false;
 let loading = false;
+let nearEnd = false; // the observer's last word: is "Load more" within reach of the view?
 let generation = 0; // bumped on every reset: late answers of an older view are dropped
 
 let list;
@@ -221,8 +222,13 @@ async function loadPage() {
       showCount();
       // From the keyboard, the next thing to reach is the first file of the new page.
       if (hadFocus && order.length > firstNew) rows.get(order[firstNew]).listen.focus();
-      // A short page can leave the button in view, where the observer will not fire again.
-      if (!exhausted && inView(more)) queueMicrotask(loadPage);
+      // The observer speaks only when the button's visibility changes: a short page (or a
+      // scroll faster than a frame) can leave it in view with nothing said. Ask again.
+      if (!exhausted && (nearEnd || inView(more))) {
+        requestAnimationFrame(() => {
+          if (nearEnd || inView(more)) loadPage();
+        });
+      }
     }
   }
 }
@@ -291,7 +297,8 @@ export function init() {
   search = $('#search');
   more.addEventListener('click', loadPage);
   new IntersectionObserver((entries) => {
-    if (entries.some((entry) => entry.isIntersecting)) loadPage();
+    nearEnd = entries[entries.length - 1].isIntersecting;
+    if (nearEnd) loadPage();
   }, { rootMargin: '400px' }).observe(more);
   const searchSoon = debounce(() => runSearch(search.value.trim()), 250);
   search.addEventListener('input', searchSoon);
