@@ -78,7 +78,7 @@ def run_target(target: Target, examples: int, timing: bool) -> Result:
 def print_summary(results: Sequence[Result], title: str) -> None:
     rows = [("target", "inputs tried", "failures", "slowest input", "per-byte growth", "result")]
     for r in results:
-        slowest = f"{r.slowest[0] * 1000:.1f} ms ({r.slowest[1]:,} B)" if r.tried else "-"
+        slowest = f"{r.slowest[0] * 1000:.2f} ms ({r.slowest[1]:,} B)" if r.tried else "-"
         growth = f"{r.growth:.2f}x ({r.worst_shape})" if r.timings else "not timed"
         rows.append((r.target, f"{r.tried:,}", str(len(r.failures)), slowest, growth, _verdict(r)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -153,7 +153,8 @@ def _case(data: bytes) -> Case:
 
 
 def _big_tag(n: int) -> bytes:
-    """An ID3v2 tag too big to read whole, made of tiny frames none of which is wanted."""
+    """An ID3v2 tag of tiny frames none of which is wanted (from 256 KiB on, too big to be
+    read whole: walked frame header by frame header)."""
     frames = pieces.repeat_to(pieces.id3v2_frame(b"TXXX", b""), n)
     return pieces.id3v2_header(len(frames)) + frames + pieces.clip()[:2000]
 
