@@ -67,7 +67,7 @@ def run_target(target: Target, examples: int, timing: bool) -> Result:
     fuzz(target, examples, result)
     log(
         f"{target.name}: {result.tried:,} inputs in {result.seconds:.0f}s "
-        f"({result.checking:.0f}s of them in the check)"
+        f"({result.checking:.0f} CPU s of them in the check)"
     )
     if timing:
         time_shapes(target, result)

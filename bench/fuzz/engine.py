@@ -32,8 +32,9 @@ SIZES = (1_000, 10_000, 100_000, 1_000_000)
 #: Time per byte may grow at most this much from the smallest size to any larger one.
 MAX_GROWTH = 3.0
 #: Each size is timed at least ``MIN_REPEATS`` times and for at least this long, at most
-#: ``MAX_REPEATS`` times: the best time counts (the machine is shared; the best run is the
-#: one least disturbed).
+#: ``MAX_REPEATS`` times, and the best time counts. Times are this process's CPU time: on a
+#: shared machine, wall time would also count the waits for a core, and those fall unevenly
+#: (twenty runs of a 1 KB input find a quiet moment; three of a 1 MB one may not).
 MIN_TIMING_SECONDS = 0.2
 MIN_REPEATS = 3
 MAX_REPEATS = 20
@@ -153,16 +154,16 @@ def _record(result: Result, exc: Exception, case: Any, size: int) -> None:
 
 
 def run_one(target: Target, case: Any, result: Result) -> float:
-    """Check one input, recording a failure; returns the seconds it took."""
+    """Check one input, recording a failure; returns the CPU seconds it took."""
     size = target.size(case)
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         target.check(case)
     except Exception as exc:  # anything a check lets out is a finding
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         _record(result, exc, case, size)
         return elapsed
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 def fuzz(target: Target, examples: int, result: Result) -> None:
