@@ -145,8 +145,7 @@ class QueueRow {
         say(status, `“${this.queue.name}” is on Yoto card${card}.`, 'ok');
         refresh();
       } catch (error) {
-        const hint = error.status === 401 ? ' Use “Sign in with Yoto” in the Yoto section.' : '';
-        say(status, error.message + hint, 'error');
+        say(status, error.message, 'error'); // a 401 here says to use Sign in with Yoto
       }
     });
   }
