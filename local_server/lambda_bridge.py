@@ -65,10 +65,29 @@ def load_module(function: FunctionSpec, module_name: str) -> ModuleType:
         return _modules[key]
 
 
+#: One invocation of a function at a time, as in a Lambda execution environment: handlers
+#: keep per-invocation state in their module (Powertools' resolver holds the current event
+#: and route), so two requests to one function at once would answer with each other's.
+_invoking: dict[str, threading.Lock] = {}
+
+
+def function_lock(function: FunctionSpec) -> threading.Lock:
+    with _loading:
+        return _invoking.setdefault(function.logical_id, threading.Lock())
+
+
 def load_handler(function: FunctionSpec) -> LambdaHandler:
+    """The function's handler, taking the function's lock for each invocation (other
+    functions run meanwhile, as other Lambda functions would)."""
     module_name, _, attribute = function.handler.rpartition(".")
     handler: LambdaHandler = getattr(load_module(function, module_name), attribute)
-    return handler
+    lock = function_lock(function)
+
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with lock:
+            return handler(event, context)
+
+    return invoke
 
 
 def _joined(items: list[tuple[str, str]]) -> dict[str, str]:
