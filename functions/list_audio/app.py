@@ -15,7 +15,7 @@ router = Router()
 
 @router.get(
     "/api/audio/list",
-    summary="A page of the library",
+    summary="A page of the library, in filename order",
     responses=answers(
         {200: ("A page of files, and the token of the next.", AudioList)}, 400, 401, 422
     ),
