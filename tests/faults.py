@@ -269,7 +269,8 @@ class Faults:
             count = self._seen[call]
         return random.Random(f"{self.seed}|{call}|{count}")
 
-    def _kinds_for(self, operation: str, request: AWSPreparedRequest) -> tuple[str, ...]:
+    def _kinds_for(self, request: AWSPreparedRequest) -> tuple[str, ...]:
+        """The kinds that apply: a body can break only where one is streamed."""
         streamed = bool(getattr(request, "stream_output", False))
         return tuple(k for k in self.kinds if k != "body-reset" or streamed)
 
@@ -291,7 +292,7 @@ class Faults:
         if self.per_call is not None and len(state["injected"]) >= self.per_call:
             return None
         draw = self._draw(service, operation, request)
-        kinds = self._kinds_for(operation, request)
+        kinds = self._kinds_for(request)
         if draw.random() >= self.rate or not kinds:
             return None
         kind = draw.choice(kinds)
@@ -408,6 +409,22 @@ def _identity(params: dict[str, Any]) -> str:
         if name in params:
             return f"{name}/{str(params[name])[:64]}"
     return ""
+
+
+def instant_backoff(monkeypatch: Any) -> list[float]:
+    """botocore's pauses between attempts, asked for and recorded, never slept (the
+    standard retry mode's backoff is computed by ``ExponentialBackoff``); the pauses."""
+    from botocore.retries import standard
+
+    asked: list[float] = []
+    original = standard.ExponentialBackoff.delay_amount
+
+    def delay(self: Any, context: Any) -> float:
+        asked.append(original(self, context))
+        return 0.0
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", delay)
+    return asked
 
 
 def add_figures(total: dict[str, Any], faults: Faults) -> dict[str, Any]:

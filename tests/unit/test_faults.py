@@ -43,6 +43,7 @@ from smart_stream.domain.asks import QueueChange
 from smart_stream.domain.errors import (
     AudioExistsError,
     ConflictError,
+    ObjectChangedError,
     ServiceUnavailableError,
     SmartStreamError,
 )
@@ -54,7 +55,7 @@ from smart_stream.services.upkeep import STALE_SECONDS
 from smart_stream.settings import Settings
 from tests.audio import audio_source, make_mp3
 from tests.conftest import ROOT
-from tests.faults import ERRORS, KINDS, Faults, Write, add_figures
+from tests.faults import ERRORS, KINDS, Faults, Write, add_figures, instant_backoff
 from tests.lambda_functions import FakeContext, handler
 from tests.unit.test_handlers import multipart, upload_event
 
@@ -68,18 +69,7 @@ LAMBDA_DEFAULT_RETRIES = 2
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """botocore's pauses between attempts, asked for and recorded, never slept."""
-    from botocore.retries import standard
-
-    asked: list[float] = []
-    original = standard.ExponentialBackoff.delay_amount
-
-    def delay(self: Any, context: Any) -> float:
-        asked.append(original(self, context))
-        return 0.0
-
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", delay)
-    return asked
+    return instant_backoff(monkeypatch)
 
 
 class WallClock:
@@ -152,7 +142,7 @@ def head_many(app: App, names: list[str]) -> list[str]:
 
 def test_the_same_seed_injects_the_same_faults_and_another_seed_others(moto_server_env):
     plain_client("s3").put_object(Bucket=moto_server_env.bucket, Key="a.mp3", Body=b"x")
-    names = ["a.mp3"] * 60 + [f"n{i}.mp3" for i in range(60)]
+    names = ["a.mp3"] * 30 + [f"n{i}.mp3" for i in range(30)]
     runs = []
     for seed in (1, 1, 2):
         app = faulted_app(0.5, seed=seed)
@@ -247,6 +237,24 @@ def test_a_reset_mid_body_breaks_a_ranged_read_part_way(moto_server_env):
 def test_the_layer_needs_a_real_endpoint(aws_env):
     with pytest.raises(RuntimeError, match="moto's server"):
         Faults(0.1).install(boto3.client("s3"))
+
+
+def test_a_local_file_that_shrinks_while_it_is_read_fails_the_read(local_env):
+    """The local twin of a reset mid-body: a file cut short while a ranged read is under
+    way (rewritten in place) fails that read, as ``read_spans`` does, rather than end early
+    as if the bytes so far were the whole (the pipeline would analyse a short file, a
+    response would end clean but short)."""
+    root = Services(Settings.from_env())
+    data = make_mp3(1.0)
+    root.storage.put("owl.mp3", io.BytesIO(data))
+    stream = root.storage.open_range("owl.mp3", 100, None, chunk_size=1024)
+    got = next(iter(stream))
+    with open(local_env.audio_dir / "owl.mp3", "r+b") as handle:
+        handle.truncate(len(data) // 2)
+    with pytest.raises(ObjectChangedError):
+        for chunk in stream:
+            got += chunk
+    assert data[100:].startswith(got) and len(got) < len(data) - 100
 
 
 # --- The template's retries ------------------------------------------------------------------

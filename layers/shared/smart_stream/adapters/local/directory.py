@@ -111,7 +111,8 @@ class LocalDirectoryStorage:
             handle.close()
             raise ObjectChangedError(f"{name!r} changed since it was catalogued.")
         last = info.size - 1 if end is None else min(end, info.size - 1)
-        return ObjectStream(info, _read_chunks(handle, start, last, chunk_size), handle.close)
+        chunks = _read_chunks(handle, name, start, last, chunk_size)
+        return ObjectStream(info, chunks, handle.close)
 
     def read_spans(self, spans: Sequence[Span], *, chunk_size: int) -> Generator[Chunk, None, None]:
         """Spans read straight into chunk-sized buffers, several files to a chunk: a queue
@@ -259,14 +260,18 @@ class LocalDirectoryStorage:
         return origin_of(base_url)  # the local twin answers on the server's own base
 
 
-def _read_chunks(handle: BinaryIO, start: int, last: int, chunk_size: int) -> Iterator[bytes]:
+def _read_chunks(
+    handle: BinaryIO, name: str, start: int, last: int, chunk_size: int
+) -> Iterator[bytes]:
     with handle:
         handle.seek(start)
         remaining = last - start + 1
         while remaining > 0:
             chunk = handle.read(min(chunk_size, remaining))
             if not chunk:
-                return  # the file shrank under us: stop rather than pad
+                # It shrank since it was opened (a rewrite under way): the read fails, so that
+                # no reader takes the bytes so far for the whole (a response is cut short).
+                raise ObjectChangedError(f"{name!r} changed while it was read.")
             remaining -= len(chunk)
             yield chunk
 
