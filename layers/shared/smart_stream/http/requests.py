@@ -91,9 +91,18 @@ def decode_token(token: str) -> str:
     # RecursionError: a forged token of deeply nested JSON ("[[[[...").
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
         raise InvalidQueryError("next_token is not one this API handed out.") from None
-    if not isinstance(after, str):
+    if not isinstance(after, str) or not _is_text(after):
+        # A lone surrogate ("\udbad") is valid JSON but no text a catalogue can hold.
         raise InvalidQueryError("next_token is not one this API handed out.")
     return after
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
