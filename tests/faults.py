@@ -38,9 +38,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, cast
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.response import StreamingBody
 from urllib3.exceptions import ProtocolError
@@ -125,7 +126,7 @@ def error_response(
         headers["Content-Type"] = "application/json"
         headers["x-amzn-ErrorType"] = f"{code}:http://internal.amazon.com/"
         body = json.dumps({"message": message}).encode()
-    return AWSResponse(request.url, status, headers, _Raw(body))
+    return AWSResponse(request.url, status, HTTPHeaders.from_dict(headers), _Raw(body))
 
 
 class CutBody:
@@ -262,7 +263,7 @@ class Faults:
     # One attempt -----------------------------------------------------------------------------
 
     def _draw(self, service: str, operation: str, request: AWSPreparedRequest) -> random.Random:
-        state = (request.context or {}).get("faults") or {}
+        state = _context(request).get("faults") or {}
         call = f"{service}.{operation}:{state.get('identity', '')}"
         with self._lock:
             self._seen[call] += 1
@@ -285,7 +286,7 @@ class Faults:
         operation = event_name.rsplit(".", 1)[-1]
         with self._lock:
             self.attempts[service] += 1
-        state = (request.context or {}).setdefault("faults", {"identity": "", "injected": []})
+        state = _context(request).setdefault("faults", {"identity": "", "injected": []})
         state["last"] = None
         if not self.active or (self.operations is not None and operation not in self.operations):
             return None
@@ -332,7 +333,8 @@ class Faults:
             length = int(http_response.headers.get("content-length") or 0)
             if field is not None and body is not None and length > 0:
                 cut = min(length - 1, int(share * length))
-                parsed[field] = StreamingBody(CutBody(body._raw_stream, cut), length)
+                broken = CutBody(getattr(body, "_raw_stream"), cut)  # noqa: B009
+                parsed[field] = StreamingBody(cast(IO[bytes], broken), length)
                 self._count(service, "body-reset")
                 self._count_outcome(service, "body cut")
                 return
@@ -383,6 +385,13 @@ class Faults:
         """Faults injected (of ``kind``, or of every kind)."""
         with self._lock:
             return sum(n for (_, k), n in self.injected.items() if kind in (None, k))
+
+
+def _context(request: AWSPreparedRequest) -> dict[str, Any]:
+    """The call's context (botocore's ``request_context``), which every hook of one call
+    shares."""
+    context = getattr(request, "context", None)
+    return context if isinstance(context, dict) else {}
 
 
 def _item_key(params: dict[str, Any]) -> str | None:

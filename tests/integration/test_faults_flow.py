@@ -66,7 +66,7 @@ class Answer:
 def fetch(url: str, headers: dict[str, str] | None = None) -> Answer:
     """GET ``url`` on a socket of its own, reading the body to its end or its cut."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     try:
         conn.request("GET", f"{parts.path}?{parts.query}", headers=headers or {})
         response = conn.getresponse()

@@ -84,7 +84,7 @@ class WallClock:
 
 def plain_client(service: str) -> Any:
     """A client of moto's server with no faults: what a test reads the truth with."""
-    return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"])  # type: ignore[call-overload]
 
 
 @dataclass
@@ -198,7 +198,7 @@ def test_each_service_answers_its_own_error_codes(moto_server_env):
         for kind, (status, code) in kinds.items():
             faults = Faults(1.0, (kind,), operations=None)
             client = faults.install(
-                boto3.client(
+                boto3.client(  # type: ignore[call-overload]
                     service,
                     endpoint_url=os.environ["AWS_ENDPOINT_URL"],
                     config=Config(retries={"max_attempts": 0}),
