@@ -55,39 +55,69 @@ def load_module(function: FunctionSpec, module_name: str) -> ModuleType:
     key = str(path.resolve())
     with _loading:
         if key not in _modules:
-            name = f"functions_{function.logical_id}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            _modules[key] = module
+            _modules[key] = _import(function, module_name)
         return _modules[key]
 
 
-#: One invocation of a function at a time, as in a Lambda execution environment: handlers
-#: keep per-invocation state in their module (Powertools' resolver holds the current event
-#: and route), so two requests to one function at once would answer with each other's.
-_invoking: dict[str, threading.Lock] = {}
-
-
-def function_lock(function: FunctionSpec) -> threading.Lock:
+def _import(function: FunctionSpec, module_name: str, suffix: str = "") -> ModuleType:
+    path = function.code_uri / f"{module_name}.py"
     with _loading:
-        return _invoking.setdefault(function.logical_id, threading.Lock())
+        spec = importlib.util.spec_from_file_location(
+            f"functions_{function.logical_id}{suffix}", path
+        )
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+class Environments:
+    """A function's execution environments, as Lambda keeps them: each runs one invocation
+    at a time, and a request that finds them all busy gets a new one (its own import of the
+    handler's module). Handlers keep per-invocation state in their module (Powertools'
+    resolver holds the current event and route), so two requests sharing one module would
+    answer with each other's; two environments run at once, as two Lambda instances do."""
+
+    def __init__(self, function: FunctionSpec) -> None:
+        self.function = function
+        self._idle: list[ModuleType] = []
+        self._lock = threading.Lock()
+        self.made = 0
+
+    def _take(self) -> ModuleType:
+        module_name = self.function.handler.rpartition(".")[0]
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self.made += 1
+            number = self.made
+        if number == 1:
+            return load_module(self.function, module_name)  # the one the server imported
+        return _import(self.function, module_name, f"_{number}")
+
+    def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        module = self._take()
+        try:
+            handler: LambdaHandler = getattr(module, self.function.handler.rpartition(".")[2])
+            return handler(event, context)
+        finally:
+            with self._lock:
+                self._idle.append(module)
+
+
+_environments: dict[str, Environments] = {}
+
+
+def environments(function: FunctionSpec) -> Environments:
+    with _loading:
+        return _environments.setdefault(function.logical_id, Environments(function))
 
 
 def load_handler(function: FunctionSpec) -> LambdaHandler:
-    """The function's handler, taking the function's lock for each invocation (other
-    functions run meanwhile, as other Lambda functions would)."""
-    module_name, _, attribute = function.handler.rpartition(".")
-    handler: LambdaHandler = getattr(load_module(function, module_name), attribute)
-    lock = function_lock(function)
-
-    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        with lock:
-            return handler(event, context)
-
-    return invoke
+    """The function's handler: each invocation in an execution environment of its own while
+    it runs (see ``Environments``)."""
+    return environments(function).invoke
 
 
 def _joined(items: list[tuple[str, str]]) -> dict[str, str]:

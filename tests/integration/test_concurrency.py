@@ -5,6 +5,7 @@ its module's resolver)."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -44,32 +45,32 @@ def test_the_pages_files_loaded_at_once_each_get_their_own_answer(live_server):
     assert wrong == []
 
 
-def test_a_function_runs_one_invocation_at_a_time():
-    """The handler the local server calls holds its function's lock while it runs, so a
-    second request to the same function waits (another function's does not)."""
+def test_each_invocation_at_once_gets_an_environment_of_its_own():
+    """Two invocations of one function at once run in two environments (two imports of its
+    module, as two Lambda instances), and an environment is used again once it is free."""
     template = read_template(ROOT / "template.yaml")
     page = next(r.function for r in template.http_routes if r.function.logical_id == "PageFunction")
-    health = next(
-        r.function for r in template.http_routes if r.function.logical_id == "HealthFunction"
-    )
-    seen: list[tuple[bool, bool]] = []
-    module = lambda_bridge.load_module(page, "app")
-    real = module.lambda_handler
+    pool = lambda_bridge.Environments(page)
+    inside = threading.Event()
+    release = threading.Event()
+    modules: list[object] = []
 
-    def looking(event, context):
-        seen.append(
-            (
-                lambda_bridge.function_lock(page).locked(),
-                lambda_bridge.function_lock(health).locked(),
-            )
-        )
-        return {"statusCode": 204}
+    def first() -> None:
+        module = pool._take()
+        modules.append(module)
+        inside.set()
+        release.wait(30)
+        with pool._lock:
+            pool._idle.append(module)
 
-    module.lambda_handler = looking
-    try:
-        handler = lambda_bridge.load_handler(page)
-        assert handler({}, None) == {"statusCode": 204}
-    finally:
-        module.lambda_handler = real
-    assert seen == [(True, False)]
-    assert not lambda_bridge.function_lock(page).locked()
+    worker = threading.Thread(target=first)
+    worker.start()
+    assert inside.wait(30)
+    second = pool._take()  # the first is busy: a new environment
+    assert second is not modules[0] and pool.made == 2
+    assert second.router is not modules[0].router  # type: ignore[attr-defined]
+    release.set()
+    worker.join(30)
+    with pool._lock:
+        pool._idle.append(second)
+    assert pool._take() in (modules[0], second) and pool.made == 2  # reused, none made
