@@ -67,7 +67,7 @@ def _lambda_endpoint(route: HttpRoute) -> Callable[[Request], Awaitable[Response
         event = lambda_bridge.build_event(request, route_key, body)
         handler = lambda_bridge.load_handler(route.function)
         context = lambda_bridge.LocalLambdaContext(route.function.logical_id)
-        result = await run_in_threadpool(handler, event, context)
+        result = await run_in_threadpool(lambda_bridge.invoke_management, handler, event, context)
         return lambda_bridge.to_response(result)
 
     return endpoint

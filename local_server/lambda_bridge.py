@@ -72,52 +72,24 @@ def _import(function: FunctionSpec, module_name: str, suffix: str = "") -> Modul
         return module
 
 
-class Environments:
-    """A function's execution environments, as Lambda keeps them: each runs one invocation
-    at a time, and a request that finds them all busy gets a new one (its own import of the
-    handler's module). Handlers keep per-invocation state in their module (Powertools'
-    resolver holds the current event and route), so two requests sharing one module would
-    answer with each other's; two environments run at once, as two Lambda instances do."""
-
-    def __init__(self, function: FunctionSpec) -> None:
-        self.function = function
-        self._idle: list[ModuleType] = []
-        self._lock = threading.Lock()
-        self.made = 0
-
-    def _take(self) -> ModuleType:
-        module_name = self.function.handler.rpartition(".")[0]
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            self.made += 1
-            number = self.made
-        if number == 1:
-            return load_module(self.function, module_name)  # the one the server imported
-        return _import(self.function, module_name, f"_{number}")
-
-    def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        module = self._take()
-        try:
-            handler: LambdaHandler = getattr(module, self.function.handler.rpartition(".")[2])
-            return handler(event, context)
-        finally:
-            with self._lock:
-                self._idle.append(module)
-
-
-_environments: dict[str, Environments] = {}
-
-
-def environments(function: FunctionSpec) -> Environments:
-    with _loading:
-        return _environments.setdefault(function.logical_id, Environments(function))
+#: One management invocation at a time in this process. Powertools' resolver keeps the
+#: request it is answering in class attributes (``BaseRouter.current_event``), shared by
+#: every resolver in a process, which Lambda never runs twice at once: two requests at once
+#: here would answer with each other's. Event functions (no resolver) and the device apps run
+#: beside them; a Lambda deployment runs management requests in parallel instances.
+RESOLVER_LOCK = threading.Lock()
 
 
 def load_handler(function: FunctionSpec) -> LambdaHandler:
-    """The function's handler: each invocation in an execution environment of its own while
-    it runs (see ``Environments``)."""
-    return environments(function).invoke
+    module_name, _, attribute = function.handler.rpartition(".")
+    handler: LambdaHandler = getattr(load_module(function, module_name), attribute)
+    return handler
+
+
+def invoke_management(handler: LambdaHandler, event: dict[str, Any], context: Any) -> Any:
+    """Call a management function's handler (a Powertools resolver) as the only one."""
+    with RESOLVER_LOCK:
+        return handler(event, context)
 
 
 def _joined(items: list[tuple[str, str]]) -> dict[str, str]:
