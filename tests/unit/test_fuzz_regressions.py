@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from smart_stream.audio.analysis import analyse_mp3, analyse_upload
-from smart_stream.audio.formats import probe
+from smart_stream.audio.formats import FFMPEG_MAX_ALLOC, limit_ffmpeg_allocations, probe
 from smart_stream.audio.frames import (
     find_frame_run,
     parse_frame_header,
@@ -35,7 +36,12 @@ from smart_stream.device.conditions import (
     parse_range,
     select_range,
 )
-from smart_stream.domain.errors import BadRequestError, InvalidQueryError, PreconditionFailedError
+from smart_stream.domain.errors import (
+    BadRequestError,
+    ConversionError,
+    InvalidQueryError,
+    PreconditionFailedError,
+)
 from smart_stream.domain.records import AudioStatus
 from smart_stream.http.multipart import parse_upload
 from smart_stream.http.requests import decode_token, encode_token
@@ -233,6 +239,32 @@ def test_an_upload_with_a_tag_that_is_not_utf8_is_taken(local_env):
     )
     assert record.filename == "Voice memo.mp3"
     assert record.status is AudioStatus.CONVERTING
+
+
+def tiny_wav_claiming_gigabytes() -> bytes:
+    """63 bytes: a WAV whose LIST chunk states 4 GB and whose INFO entry in it states
+    1.3 GB, with no audio: FFmpeg allocated and zeroed the entry's stated size before finding
+    that there was nothing to read (1.3 GB of memory for 63 bytes)."""
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 2, 44100, 44100 * 4, 4, 16)
+    info = b"INFO" + b"IART" + struct.pack("<I", 0x5000_0000) + b"Grandma"
+    body = b"WAVE" + fmt + b"LIST" + struct.pack("<I", 0xFFFF_FF00) + info
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_a_wav_that_claims_gigabytes_is_refused_without_taking_them():
+    """The outcome was the same before (refused as corrupt), after FFmpeg had taken 1.3 GB:
+    what shows the difference without taking it is that FFmpeg now refuses any allocation
+    past the cap, once the app has opened a file."""
+    import av
+
+    if sys.platform != "linux":
+        pytest.skip("the cap is set through /proc/self/maps, which only Linux has")
+    with pytest.raises(ConversionError) as refused:
+        probe(io.BytesIO(tiny_wav_claiming_gigabytes()))
+    assert refused.value.kind == "corrupt"
+    assert limit_ffmpeg_allocations()
+    with pytest.raises(MemoryError):
+        av.Packet(FFMPEG_MAX_ALLOC + 1)
 
 
 # --- Multipart uploads (http.multipart) ---------------------------------------------------------

@@ -6,6 +6,7 @@ house-compatible as it is and is kept byte for byte."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -63,6 +64,12 @@ _ACCEPTED = {
 _ENCRYPTED_TAGS = {"drms", "enca"}
 #: Containers whose duration FFmpeg estimates (from the bitrate) rather than reads.
 _ESTIMATED = {"aac"}
+#: The most FFmpeg may allocate in one block (its own default is 2 GiB). FFmpeg takes some
+#: sizes from a file's headers as they stand: a WAV's RIFF INFO entry is allocated, and
+#: zeroed, at the size it states, checked only against its LIST chunk's stated size, so a
+#: WAV of 63 bytes took 1.3 GB (bench/fuzz; the upload function has 512 MB). Files the app
+#: takes need far less: the sample index of an eight-hour M4A is about 30 MB.
+FFMPEG_MAX_ALLOC = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,7 @@ def open_input(source: BinaryIO) -> Iterator[InputContainer]:
     like an accepted format but FFmpeg cannot read it, "unsupported_format" otherwise."""
     import av
 
+    limit_ffmpeg_allocations()
     source.seek(0)
     head = source.read(4096)
     source.seek(0)
@@ -165,6 +173,40 @@ def open_input(source: BinaryIO) -> Iterator[InputContainer]:
         raise _unsupported("this is not audio in a format Smart Stream takes") from None
     with container:
         yield container
+
+
+@functools.cache
+def limit_ffmpeg_allocations() -> bool:
+    """Cap every FFmpeg allocation of this process at ``FFMPEG_MAX_ALLOC`` (``av_max_alloc``
+    of the libavutil PyAV loaded, which PyAV does not expose); True when it is set. Where
+    that library cannot be found (not Linux) FFmpeg keeps its own limit."""
+    import ctypes  # with PyAV: only the functions that open files pay for it
+
+    path = _loaded_library("libavutil")
+    if path is None:
+        return False
+    try:
+        setter = ctypes.CDLL(path).av_max_alloc
+    except (OSError, AttributeError):
+        return False
+    setter.argtypes = [ctypes.c_size_t]
+    setter.restype = None
+    setter(FFMPEG_MAX_ALLOC)
+    return True
+
+
+def _loaded_library(stem: str) -> str | None:
+    """The file of the shared library named ``stem``* that this process has mapped (PyAV's
+    own copy, whatever its wheel named it), or None."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split(None, 5)[-1].strip()  # the last field: the file, if any
+                if path.rsplit("/", 1)[-1].startswith(stem):
+                    return path
+    except OSError:
+        return None
+    return None
 
 
 def describe(container: InputContainer) -> Found:
