@@ -99,7 +99,7 @@ class Result:
     seconds: float = 0.0  # the whole run, generation included
     checking: float = 0.0  # of which in the check
     failures: dict[str, Failure] = field(default_factory=dict)
-    slowest: tuple[float, int, str] = (0.0, 0, "")  # seconds, size, the input shown
+    slowest: tuple[float, int, str] = (0.0, 0, "")  # seconds, size, the input's repr
     #: The inputs slowest on first sight: (seconds, order seen, input), timed again at the end.
     candidates: list[tuple[float, int, Any]] = field(default_factory=list)
     timings: list[Timing] = field(default_factory=list)
@@ -119,11 +119,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return not self.failures and not self.superlinear
-
-
-def shown(case: Any) -> str:
-    text = repr(case)
-    return text if len(text) <= SHOWN else text[: SHOWN - 20] + f"... ({len(text)} chars)"
 
 
 def _where(exc: BaseException) -> str:
@@ -201,7 +196,7 @@ def _confirm_slowest(target: Target, result: Result) -> None:
     timed = [(best_time(target, case, result), case) for _, _, case in result.candidates]
     if timed:
         seconds, case = max(timed, key=lambda pair: pair[0])
-        result.slowest = (seconds, target.size(case), shown(case))
+        result.slowest = (seconds, target.size(case), repr(case))
 
 
 def best_time(target: Target, case: Any, result: Result) -> float:
