@@ -262,6 +262,9 @@ def test_a_local_queue_cut_short_while_streamed_is_aborted(
     if play_mode is None:  # the pack: one ranged read
         monkeypatch.setattr(storage, "open_range", shrinking(storage, cut))
     else:  # the files' spans: the second file shrinks as the first is read
+        # No pack: a shuffle of a few files may come out in the queue's own order, whose
+        # pack (same bytes, same key) would then be read instead.
+        monkeypatch.setattr(services.packs, "open", lambda *args, **kwargs: None)
         original = storage.read_spans
 
         def read_spans(spans: Any, **kwargs: Any) -> Any:
