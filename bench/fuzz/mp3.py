@@ -131,7 +131,7 @@ def _title(title: str) -> None:
     try:
         title.encode("utf-8")
     except UnicodeEncodeError:
-        return  # a queue record holding such a title cannot be stored, so never gets here
+        return  # the API refuses such a title (422), so title_tag never gets one
     tag = title_tag(title)
     if id3v2_size(tag) != len(tag):
         raise Finding(f"title tag of {len(tag)} bytes says it is {id3v2_size(tag)}")
