@@ -9,6 +9,16 @@ SAM_VENV := .venv-sam
 # The aws-sam-cli release the template and `sam build` are checked with (its own pins on boto3
 # and click are why it has an environment of its own).
 SAM_CLI_VERSION := 1.170.0
+# cfn-lint's serverless rules (make lint), beside aws-sam-cli: they need the cfn-lint (>=1.57) it
+# brings.
+CFN_LINT_SERVERLESS_VERSION := 0.3.6
+# Stamped with both versions, so changing either reinstalls them in an existing environment.
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_SERVERLESS_VERSION)
+# pip-audit (make audit) has an environment of its own too: it is not a project dependency.
+AUDIT_VENV := .venv-audit
+PIP_AUDIT_VERSION := 2.10.1
+AUDIT_STAMP := $(AUDIT_VENV)/.installed-$(PIP_AUDIT_VERSION)
+LOCKS := requirements/app.txt requirements/audio.txt requirements/dev.txt
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
@@ -33,24 +43,41 @@ dev: $(STAMP) ## Start the local server on http://127.0.0.1:$(PORT), audio in ./
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) sam-install ## ruff, mypy, import contracts, cfn-lint via sam validate --lint, sam build, actionlint
+lint: $(STAMP) sam-install ## ruff, mypy, import contracts, sam validate --lint, cfn-lint serverless rules, sam build, actionlint, pip-audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(SAM_VENV)/bin/sam validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(SAM_VENV)/bin/sam build
 	$(BIN)/actionlint .github/workflows/*.yml
+	@$(MAKE) --no-print-directory audit
 
 format: $(STAMP) ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-sam-install: $(SAM_VENV)/bin/sam ## Install aws-sam-cli in its own environment
-$(SAM_VENV)/bin/sam:
-	$(PYTHON) -m venv $(SAM_VENV)
+sam-install: $(SAM_STAMP) ## Install aws-sam-cli and cfn-lint's serverless rules in their own environment
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION) \
+		cfn-lint-serverless==$(CFN_LINT_SERVERLESS_VERSION)
+	@rm -f $(SAM_VENV)/.installed-*
+	@touch $@
+
+$(AUDIT_STAMP):
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	@echo '*' > $(AUDIT_VENV)/.gitignore
+	$(AUDIT_VENV)/bin/python -m pip install --quiet pip-audit==$(PIP_AUDIT_VERSION)
+	@rm -f $(AUDIT_VENV)/.installed-*
+	@touch $@
+
+# The locks are fully pinned: pip-audit reads them as they are and installs nothing. With no
+# network (PyPI's vulnerability service out of reach) it says so in one line and succeeds.
+audit: $(AUDIT_STAMP) ## pip-audit the lock files against PyPI's vulnerability service
+	$(AUDIT_VENV)/bin/python tools/audit_locks.py $(LOCKS)
 
 build: sam-install ## sam build (offline: pip cross-installs for python3.13)
 	$(SAM_VENV)/bin/sam build
@@ -83,4 +110,4 @@ fuzz: $(STAMP) ## Fuzz the parsers, 100,000 inputs each (FUZZ_ARGS="--examples 1
 clean: ## Remove build output and caches (keeps .venv and your audio)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install dev test lint format sam-install build lock openapi bench fuzz clean
+.PHONY: help install dev test lint format sam-install audit build lock openapi bench fuzz clean
