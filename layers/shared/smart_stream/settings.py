@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Settings(BaseModel):
@@ -83,28 +83,15 @@ class Settings(BaseModel):
     #: marks conversions that stopped answering invalid (0: at start-up only).
     local_sweep_seconds: float = Field(default=60.0, ge=0)
 
-    @field_validator(
-        "s3_audio_bucket",
-        "catalog_table",
-        "public_base_url",
-        "audio_stream_base_url",
-        "queue_stream_base_url",
-        "api_token",
-        "yoto_client_id",
-        "yoto_redirect_uri",
-        mode="before",
-    )
-    @classmethod
-    def _blank_is_none(cls, value: object) -> object:
-        # A template parameter left empty arrives as "": treat it as unset.
-        return value or None
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings the environment gives (``os.environ`` unless told otherwise)."""
+        """The settings the environment gives (``os.environ`` unless told otherwise). An
+        empty variable is an unset one, whatever the setting: a template parameter left
+        empty arrives as "", and the template declares every setting (for ``sam local``'s
+        --env-vars) with "" where it means the default."""
         environ = os.environ if environ is None else environ
         return cls.model_validate(
-            {name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ}
+            {name: environ[name.upper()] for name in cls.model_fields if environ.get(name.upper())}
         )
 
     @property
