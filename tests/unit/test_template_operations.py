@@ -134,6 +134,30 @@ def test_the_api_errors_alarm(translated):  # noqa: F811
     assert (api["Statistic"], api["Threshold"]) == ("Sum", 0)
 
 
+def test_the_failed_conversions_and_stories_alarm(translated):  # noqa: F811
+    """The app's own metrics (EMF), with the dimensions the code emits, summed."""
+    alarms = of_type(translated, "AWS::CloudWatch::Alarm")
+    failed = alarms["FailedConversionsAndStoriesAlarm"]["Properties"]
+    queries = {q["Id"]: q for q in failed["Metrics"]}
+    returned = [q for q in failed["Metrics"] if q.get("ReturnData", True)]
+    assert len(returned) == 1 and "Expression" in returned[0]
+    names = set()
+    for query in queries.values():
+        if "MetricStat" not in query:
+            continue
+        metric = query["MetricStat"]["Metric"]
+        assert metric["Namespace"] == "SmartStream"
+        assert metric["Dimensions"] == [
+            {"Name": "service", "Value": "smart-stream"},
+            {"Name": "stage", "Value": {"Ref": "Stage"}},
+        ]
+        assert query["MetricStat"]["Stat"] == "Sum"
+        assert query["Id"] in returned[0]["Expression"]
+        names.add(metric["MetricName"])
+    assert names == {"ConversionsFailed", "StoriesFailed"}
+    assert failed["TreatMissingData"] == "notBreaching"
+
+
 # --- Data -----------------------------------------------------------------------------------
 
 
