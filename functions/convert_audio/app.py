@@ -24,11 +24,11 @@ from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificati
 
 from smart_stream.bootstrap import services
 from smart_stream.domain.names import INCOMING_PREFIX, is_story_key
-from smart_stream.http.resolver import logger
 from smart_stream.ports import ObjectInfo
+from smart_stream.telemetry import entry_point, logger
 
 
-@logger.inject_lambda_context(clear_state=True)
+@entry_point
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     root = services()
     root.migrate()  # this function writes the catalogue: its schema comes forward first

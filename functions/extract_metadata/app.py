@@ -17,11 +17,11 @@ from aws_lambda_powertools.utilities.data_classes import (
 )
 
 from smart_stream.bootstrap import services
-from smart_stream.http.resolver import logger
 from smart_stream.ports import ObjectInfo
+from smart_stream.telemetry import entry_point
 
 
-@logger.inject_lambda_context(clear_state=True)
+@entry_point
 @event_source(data_class=S3EventBridgeNotificationEvent)
 def lambda_handler(event: S3EventBridgeNotificationEvent, context: Any) -> dict[str, int]:
     root = services()

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from smart_stream.bootstrap import services
-from smart_stream.http.resolver import logger
+from smart_stream.telemetry import entry_point
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -31,7 +31,7 @@ def pack_one(record: DynamoDBRecord) -> None:
         services().packs.sync(str(keys["sk"]))
 
 
-@logger.inject_lambda_context(clear_state=True)
+@entry_point
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "Records" not in event:  # the schedule
         services().packs.sweep()

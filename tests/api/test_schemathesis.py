@@ -109,6 +109,10 @@ def test_made_things_are_used_then_removed(app):
     stream, its card, a new URL, delete); sequences of such steps hold to the same checks."""
     schema = schemathesis.openapi.from_dict(SPEC)
     schema.app = app
+    # No literals harvested from the app's source here: with them, what the state machine
+    # draws changed with unrelated edits of the code, until Hypothesis found its own
+    # generation inconsistent between runs of one test (FlakyStrategyDefinition).
+    schema.config.analysis.constants.enabled = False
     steps: list[int] = []
 
     class WithToken(schema.as_state_machine()):  # type: ignore[misc]

@@ -1,6 +1,7 @@
 """The functions are glue: each imports the composition root, the HTTP glue, the device
-apps and the domain's values, never a service or an adapter (import-linter checks the shared
-layer itself, in ``make lint``; the functions are files, not a package, so this test does)."""
+apps, the domain's values and telemetry (its entry point and logger), never a service or an
+adapter (import-linter checks the shared layer itself, in ``make lint``; the functions are
+files, not a package, so this test does)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-ALLOWED = ("bootstrap", "http", "device", "domain", "ports")
+ALLOWED = ("bootstrap", "http", "device", "domain", "ports", "telemetry")
 FUNCTIONS = sorted(ROOT.glob("functions/*/app.py"))
 
 

@@ -240,6 +240,7 @@ class Services:
             self.versions,
             self.conversions,
             inline_max_chars=self.settings.tts_inline_max_chars,
+            clock=self.clock,
         )
 
     @built

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from smart_stream import telemetry
 from smart_stream.domain.errors import YotoFailedError
 from smart_stream.ports import YotoResponse
 
@@ -41,6 +42,7 @@ class YotoHttp:
         last = "no answer"
         for attempt in range(self.attempts):
             if attempt:
+                telemetry.count(telemetry.YOTO_CALLS_RETRIED)
                 self.sleep(backoff(attempt))
             try:
                 response = httpx.request(method, url, timeout=self.timeout, **kwargs)
@@ -50,7 +52,9 @@ class YotoHttp:
             if response.status_code in retry:
                 last = f"HTTP {response.status_code}"
                 continue
+            telemetry.count(telemetry.YOTO_CALLS_OK)
             return response
+        telemetry.count(telemetry.YOTO_CALLS_FAILED)
         raise YotoFailedError(
             f"Yoto is not answering ({last}); nothing was changed. Try again later."
         )

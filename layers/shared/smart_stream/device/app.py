@@ -1,25 +1,40 @@
 """The device functions' ASGI (Starlette) apps, behind the Lambda Web Adapter deployed and
 mounted by the local server: the error map (the same JSON as the management API's), the
-health route, and the credential check every device request starts with."""
+health route, the credential check every device request starts with, and each request's
+logs and metrics."""
 
 from __future__ import annotations
 
-import logging
+import json
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smart_stream.domain.credentials import CREDENTIAL_PARAM
 from smart_stream.domain.errors import ForbiddenError, SmartStreamError
 from smart_stream.http.errors import INTERNAL_ERROR, error_response
 from smart_stream.services.access import Access
+from smart_stream.telemetry import (
+    BYTES,
+    BYTES_STREAMED,
+    DEVICE_REQUESTS,
+    configure_logging,
+    count,
+    logger,
+    metered,
+)
 
-logger = logging.getLogger("smart_stream")
+#: The readiness route the Lambda Web Adapter waits for (not a device request).
+HEALTH_PATH = "/api/health"
+#: The Lambda context of the invocation, as JSON, in a header the Web Adapter adds.
+LAMBDA_CONTEXT_HEADER = b"x-amzn-lambda-context"
 
 
 class NameConvertor(Convertor[str]):
@@ -66,7 +81,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The path only: the query string carries the URL's credential.
+    logger.error(
+        "unhandled error", extra={"method": request.method, "path": request.url.path}, exc_info=exc
+    )
     return JSONResponse(INTERNAL_ERROR, status_code=500)
 
 
@@ -87,10 +105,67 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def device_app(route: Route) -> Starlette:
-    """A device function's ASGI app: its one route, the health route, the error map."""
+class Observed:
+    """ASGI middleware: each device request's metrics (its outcome, the bytes sent), written
+    when its response ends, however it ends (a player hanging up mid-stream included), and
+    its log lines tagged with the Lambda request id the Web Adapter passes on. A response
+    streams for minutes, long after a handler would have returned: this is where it ends."""
+
+    def __init__(self, app: ASGIApp, route: str) -> None:
+        self.app = app
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless a response starts: an error no handler answered
+        sent = 0
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        # Until the next request replaces it: an error is logged after this middleware has
+        # finished (by Starlette's outermost one), and Lambda runs one request at a time.
+        request_id = _lambda_request_id(scope)
+        if request_id:
+            logger.append_keys(function_request_id=request_id)
+        else:
+            logger.remove_keys(["function_request_id"])
+        with metered():
+            try:
+                await self.app(scope, receive, observed_send)
+            finally:
+                count(DEVICE_REQUESTS, route=self.route, outcome=str(status))
+                count(BYTES_STREAMED, sent, unit=BYTES, route=self.route)
+
+
+def _lambda_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == LAMBDA_CONTEXT_HEADER:
+            try:
+                context = json.loads(value)
+            except ValueError:
+                return None
+            request_id = context.get("request_id") if isinstance(context, dict) else None
+            return request_id if isinstance(request_id, str) else None
+    return None
+
+
+def device_app(route: Route, *, name: str) -> Starlette:
+    """A device function's ASGI app: its one route (``name``, the metrics' ``route``
+    dimension: ``file`` or ``queue``), the health route, the error map, logs and metrics."""
+    configure_logging()
     register_name_convertor()
-    app = Starlette(routes=[Route("/api/health", health, methods=["GET"]), route])
+    app = Starlette(
+        routes=[Route(HEALTH_PATH, health, methods=["GET"]), route],
+        middleware=[Middleware(Observed, route=name)],
+    )
     install_error_handlers(app)
     return app
 

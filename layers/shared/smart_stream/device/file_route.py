@@ -115,4 +115,4 @@ def create_stream_app(context: ContextProvider) -> Starlette:
 
     register_name_convertor()
     # :name so that a name with an encoded slash or line break reaches validation (400).
-    return device_app(Route(AUDIO_ROUTE, stream_audio, methods=["GET", "HEAD"]))
+    return device_app(Route(AUDIO_ROUTE, stream_audio, methods=["GET", "HEAD"]), name="file")

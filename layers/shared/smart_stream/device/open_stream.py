@@ -10,6 +10,7 @@ from smart_stream.audio.frames import whole_frames
 from smart_stream.domain.play_order import round_order
 from smart_stream.domain.records import PlayMode, QueueRecord, StreamCursor
 from smart_stream.ports import Catalog, Storage
+from smart_stream.telemetry import STREAMS_ENDED, count
 
 #: Chunk size of an open stream's reads: small, so a stream ends close to its deadline.
 OPEN_CHUNK_BYTES = 64 * 1024
@@ -65,8 +66,12 @@ class OpenStream:
             return cursor.model_copy(update={"round": cursor.round + 1, "index": 0, "offset": 0})
         return cursor.model_copy(update={"index": index, "offset": 0})
 
-    def _over(self, sent: int, run: int) -> bool:
-        return self.clock() >= self.deadline or sent + run > self.byte_budget
+    def _over(self, sent: int, run: int) -> str | None:
+        """Why the session ends before ``run``: its ``deadline``, or its ``size``; None
+        while it goes on."""
+        if self.clock() >= self.deadline:
+            return "deadline"
+        return "size" if sent + run > self.byte_budget else None
 
     def chunks(self) -> Generator[bytes, None, None]:
         cursor = self._start()
@@ -88,11 +93,13 @@ class OpenStream:
             offset = cursor.offset
             try:
                 for run in whole_frames(iter(stream)):
-                    if audio_sent and self._over(sent, len(run)):
+                    reason = self._over(sent, len(run)) if audio_sent else None
+                    if reason:
                         # Stop on this frame boundary; the next request starts right here.
                         self.catalog.put_cursor(
                             self.key, cursor.model_copy(update={"offset": offset})
                         )
+                        count(STREAMS_ENDED, reason=reason)
                         return
                     yield run
                     audio_sent = True

@@ -171,4 +171,4 @@ def create_queue_stream_app(context: ContextProvider) -> Starlette:
     async def queue_stream(request: Request) -> Response:
         return await _queue_stream(request, context())
 
-    return device_app(Route(STREAM_ROUTE, queue_stream, methods=["GET", "HEAD"]))
+    return device_app(Route(STREAM_ROUTE, queue_stream, methods=["GET", "HEAD"]), name="queue")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -53,7 +54,10 @@ async def read_ahead(
             finally:
                 hand_over(done)
 
-    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    # In the request's context, as a thread-pool hop would be: what the source counts goes to
+    # the request's metrics.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(produce,), name="read-ahead", daemon=True).start()
     first = True
     try:
         while True:

@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -27,11 +26,10 @@ from smart_stream.domain.errors import (
     UnsupportedMediaTypeError,
 )
 from smart_stream.http.errors import INTERNAL_ERROR, error_response
+from smart_stream.telemetry import entry_point, logger
 
 if TYPE_CHECKING:
     from smart_stream.services.access import Access
-
-logger = Logger()
 
 JSON = "application/json"
 
@@ -153,9 +151,10 @@ def create_api(
 def lambda_handler_for(
     app: APIGatewayHttpResolver,
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The function's entry point: structured logs with the Lambda context, then the route."""
+    """The function's entry point (``telemetry.entry_point``: logs and metrics), then the
+    route."""
 
-    @logger.inject_lambda_context(clear_state=True)
+    @entry_point
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return app.resolve(event, context)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import BinaryIO, cast
 
+from smart_stream import telemetry
 from smart_stream.audio.analysis import analyse_upload
 from smart_stream.audio.convert import convert
 from smart_stream.audio.formats import Probe, probe
@@ -179,15 +180,20 @@ class Conversions:
             return None  # the upload is gone already: whoever removed it took over
         if record is None:
             return None
+        started = self.clock()
         try:
             stored = self._convert(record, info)
         except Superseded:
             stored = None
         except ConversionError as exc:
             self.give_up(record, exc.reason)
+            telemetry.count(telemetry.CONVERSIONS_FAILED)
             return None
         except (AudioNotFoundError, ObjectChangedError):
             return None  # the upload is gone already: whoever removed it took over
+        if stored is not None:
+            telemetry.count(telemetry.CONVERSIONS_DONE)
+            telemetry.measure(telemetry.CONVERSION_SECONDS, self.clock() - started)
         self.remove(key)
         return stored
 

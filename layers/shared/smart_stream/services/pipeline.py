@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from smart_stream import telemetry
 from smart_stream.audio.analysis import AudioAnalysis, Scan, analyse_mp3
 from smart_stream.audio.ranged_file import RangedFile
 from smart_stream.domain.credentials import AUDIO_KIND
@@ -112,6 +113,7 @@ class Pipeline:
             # This version is gone already: a newer event (or a delete) will follow. A pending
             # record this left behind is taken back.
             logger.info("stale event: the object changed since", extra={"key": name})
+            telemetry.count(telemetry.METADATA_STALE)
             current = catalog.get_audio(name)
             if (
                 current is not None
@@ -137,6 +139,12 @@ class Pipeline:
         saved = self.versions.catalogue(
             record, replaces=True, sequencer=sequencer, keep_version=True
         )
+        if not saved:
+            telemetry.count(telemetry.METADATA_STALE)  # a newer event got there first
+        elif reason is None:
+            telemetry.count(telemetry.METADATA_STORED)
+        else:
+            telemetry.count(telemetry.METADATA_INVALID)
         return record if saved else None
 
     def object_removed(self, name: str, *, sequencer: str | None) -> bool:

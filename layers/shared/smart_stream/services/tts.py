@@ -8,8 +8,11 @@ import io
 import json
 import re
 import tempfile
+import time
+from collections.abc import Callable
 from typing import BinaryIO, cast
 
+from smart_stream import telemetry
 from smart_stream.audio.analysis import analyse_upload
 from smart_stream.audio.house_format import HouseEncoder
 from smart_stream.audio.text_split import balance_ssml, name_from_text, plain_text, split_text
@@ -55,6 +58,7 @@ class Stories:
         conversions: Conversions | None = None,
         *,
         inline_max_chars: int = MAX_TEXT_CHARS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.storage = storage
@@ -62,6 +66,8 @@ class Stories:
         self.versions = versions
         self.conversions = conversions
         self.inline_max_chars = inline_max_chars
+        #: Monotonic seconds: how long a story takes to speak.
+        self.clock = clock
 
     def _taken(self, filename: str) -> bool:
         return self.catalog.get_audio(filename) is not None or self.storage.exists(filename)
@@ -99,9 +105,15 @@ class Stories:
         voice = engine.resolve_voice(story.voice, story.engine)
         if len(text) > self.inline_max_chars and self.conversions is not None:
             return self._wait(filename, story)
+        started = self.clock()
         record = self._speak(filename, story, voice)
         assert record is not None  # only a job's work is conditional
+        self._done(started)
         return record
+
+    def _done(self, started: float) -> None:
+        telemetry.count(telemetry.STORIES_DONE)
+        telemetry.measure(telemetry.STORY_SECONDS, self.clock() - started)
 
     def _speak(
         self,
@@ -173,6 +185,7 @@ class Stories:
         if record is None:
             self.conversions.remove(key)
             return None
+        started = self.clock()
         try:
             story = Story(**json.loads(b"".join(self.storage.open_range(key))))
             voice = self.engine.resolve_voice(story.voice, story.engine)
@@ -183,6 +196,9 @@ class Stories:
             return None  # the job is gone: whoever removed it took over
         except UnprocessableError as exc:
             self.conversions.give_up(record, exc.message)
+            telemetry.count(telemetry.STORIES_FAILED)
             return None
+        if spoken is not None:
+            self._done(started)
         self.conversions.remove(key)
         return spoken

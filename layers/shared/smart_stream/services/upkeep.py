@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import cast
 
+from smart_stream import telemetry
 from smart_stream.domain.errors import AudioNotFoundError
-from smart_stream.domain.names import incoming_key
+from smart_stream.domain.names import incoming_key, is_story_key
 from smart_stream.domain.records import AudioRecord, AudioStatus
 from smart_stream.ports import ObjectInfo
 from smart_stream.services.conversions import Conversions
@@ -52,8 +53,13 @@ class Upkeep:
             try:
                 waiting.append(self.storage.head(cast(str, record.source_key)))
             except AudioNotFoundError:
-                self.conversions.give_up(record, "The conversion failed (its upload is gone).")
+                self._failed(record, "The conversion failed (its upload is gone).")
         return waiting
+
+    def _failed(self, record: AudioRecord, reason: str) -> None:
+        self.conversions.give_up(record, reason)
+        story = record.source_key is not None and is_story_key(record.source_key)
+        telemetry.count(telemetry.STORIES_FAILED if story else telemetry.CONVERSIONS_FAILED)
 
     def convert_in_place(self, record: AudioRecord) -> str:
         """Start converting a library MP3 that is not in the house format (from before
@@ -89,6 +95,6 @@ class Upkeep:
         marked = []
         for record in self._records(AudioStatus.CONVERTING):
             if self._stale(record, stale_after):
-                self.conversions.give_up(record, "The conversion failed (it stopped answering).")
+                self._failed(record, "The conversion failed (it stopped answering).")
                 marked.append(record.filename)
         return marked
