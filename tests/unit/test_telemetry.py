@@ -26,6 +26,7 @@ from smart_stream.domain.records import PlayMode
 from smart_stream.settings import Settings
 from tests import fake_yoto as fakes
 from tests.audio import make_mp3
+from tests.conftest import ROOT
 from tests.lambda_functions import EVENTS, FakeContext, handler
 from tests.unit.test_conversions import m4a
 
@@ -384,3 +385,30 @@ def test_outside_lambda_the_standard_loggers_are_left_alone(monkeypatch):
     telemetry.configure_logging()
     assert logging.getLogger("smart_stream").handlers == before
     assert not telemetry._configured
+
+
+# --- The template watches what the code writes ----------------------------------------------
+
+
+def test_the_failure_alarm_watches_the_metrics_the_code_writes():
+    """The alarm on failed conversions and stories names the namespace, the service and the
+    metric names the code writes: a rename on either side would leave it watching nothing."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    alarm = template["Resources"]["FailedConversionsAndStoriesAlarm"]["Properties"]
+    watched = {
+        query["MetricStat"]["Metric"]["MetricName"]: query["MetricStat"]["Metric"]
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+    }
+    assert set(watched) == {telemetry.CONVERSIONS_FAILED, telemetry.STORIES_FAILED}
+    for metric in watched.values():
+        assert metric["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"]
+        dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+        assert dimensions == {
+            "service": variables["POWERTOOLS_SERVICE_NAME"],
+            "stage": variables["STAGE"],
+        }
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
