@@ -4,11 +4,13 @@ checked for their names, units and dimensions), and the log lines of a Lambda en
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +23,7 @@ from smart_stream.bootstrap import Services, install, services
 from smart_stream.device.file_route import create_stream_app
 from smart_stream.device.queue_route import create_queue_stream_app
 from smart_stream.domain.asks import QueueChange, Story
-from smart_stream.domain.errors import YotoFailedError
+from smart_stream.domain.errors import UnprocessableError, YotoFailedError
 from smart_stream.domain.records import PlayMode
 from smart_stream.settings import Settings
 from tests import fake_yoto as fakes
@@ -412,3 +414,110 @@ def test_the_failure_alarm_watches_the_metrics_the_code_writes():
             "stage": variables["STAGE"],
         }
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_a_player_hanging_up_mid_stream_is_no_error_and_its_bytes_are_counted(
+    app_env, metrics_on, monkeypatch, capsys, log_output
+):
+    """A card taken out mid-stream: under ASGI 2.4 Starlette raises ``ClientDisconnect``
+    from the send that fails. That is how a response ends, not an error: nothing is logged,
+    and the metrics count what reached the player."""
+    monkeypatch.setenv("STREAM_CHUNK_BYTES", "4096")
+    install(None)
+    root = services()
+    data = make_mp3(3.0)
+    record = root.library.upload("long.mp3", io.BytesIO(data), len(data), overwrite=False)
+    url = urlsplit(root.urls.audio(record, BASE))
+    app = create_stream_app(lambda: services().device)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": url.path,
+        "raw_path": url.path.encode(),
+        "query_string": url.query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8080")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+    }
+    delivered: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            if len(delivered) == 2:
+                raise OSError("the player hung up")
+            delivered.append(message["body"])
+
+    capsys.readouterr()
+    asyncio.run(app(scope, receive, send))
+
+    assert len(delivered) == 2 and sum(map(len, delivered)) < len(data)
+    metrics = emitted(capsys.readouterr().out)
+    assert total(metrics, telemetry.DEVICE_REQUESTS, outcome="200") == 1
+    assert total(metrics, telemetry.BYTES_STREAMED) == sum(map(len, delivered))
+    assert [line for line in json_lines(log_output) if line["level"] != "INFO"] == []
+
+
+class WallClock:
+    """Wall-clock seconds only the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_background_work_given_up_on_is_counted_failed(local_env, metrics_on, capsys):
+    """A long story whose job the speech engine refuses (a voice gone meanwhile), and, at
+    the hourly sweep, a conversion and a story that stopped answering: each failed once."""
+    from smart_stream.services.tts import Stories
+    from tests.unit.test_tts import ToneEngine
+
+    wall = WallClock()
+    root = Services(Settings.from_env(), wall_clock=wall)
+    root.migrate()
+    install(root)
+    stories = Stories(
+        ToneEngine(max_request_chars=120),
+        root.storage,
+        root.catalog,
+        root.versions,
+        root.conversions,
+        inline_max_chars=200,
+    )
+    long_text = "The little fox ran home through the snow. " * 10
+    refused = stories.generate(Story(text=long_text, filename="gone.mp3", voice="Amy"))
+    stalled_story = stories.generate(Story(text=long_text, filename="stalled.mp3"))
+    upload = m4a(1.0)
+    stalled_upload = root.library.upload(
+        "memo.m4a", io.BytesIO(upload), len(upload), overwrite=False
+    )
+    capsys.readouterr()
+
+    def voice_gone(voice: str | None, engine: str | None) -> Any:
+        raise UnprocessableError(f"Unknown voice {voice!r}.")
+
+    engine = stories.engine
+    stories.engine = SimpleNamespace(  # type: ignore[assignment]
+        max_request_chars=engine.max_request_chars, resolve_voice=voice_gone
+    )
+    with telemetry.metered():
+        assert stories.speak_job(root.storage.head(refused.source_key)) is None
+    assert root.catalog.get_audio("gone.mp3").status.value == "invalid"
+    wall.now += 3600  # an hour without a heartbeat from either of the others
+    with telemetry.metered():
+        marked = root.upkeep.sweep()
+
+    assert sorted(marked) == sorted([stalled_story.filename, stalled_upload.filename])
+    metrics = emitted(capsys.readouterr().out)
+    assert_low_cardinality(metrics, {})
+    assert total(metrics, telemetry.STORIES_FAILED) == 2
+    assert total(metrics, telemetry.CONVERSIONS_FAILED) == 1
+    assert total(metrics, telemetry.STORIES_DONE) == total(metrics, telemetry.CONVERSIONS_DONE) == 0

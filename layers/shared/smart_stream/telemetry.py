@@ -23,6 +23,7 @@ import contextlib
 import functools
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -122,6 +123,10 @@ class Meter:
             groups, self._groups = self._groups, {}
         for group in groups.values():
             group.flush_metrics()
+        if groups:
+            # Powertools prints, and a device function's stdout is a pipe that uvicorn never
+            # flushes: Lambda may freeze or end the process with the lines still buffered.
+            sys.stdout.flush()
 
 
 _meter: ContextVar[Meter | None] = ContextVar("smart_stream_meter", default=None)

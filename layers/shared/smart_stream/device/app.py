@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -121,14 +121,14 @@ class Observed:
             return
         status = 500  # unless a response starts: an error no handler answered
         sent = 0
+        counted = False
 
-        async def observed_send(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
+        def count_request() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                count(DEVICE_REQUESTS, route=self.route, outcome=str(status))
+                count(BYTES_STREAMED, sent, unit=BYTES, route=self.route)
 
         # Until the next request replaces it: an error is logged after this middleware has
         # finished (by Starlette's outermost one), and Lambda runs one request at a time.
@@ -137,12 +137,32 @@ class Observed:
             logger.append_keys(function_request_id=request_id)
         else:
             logger.remove_keys(["function_request_id"])
-        with metered():
+        with metered() as meter:
+
+            async def observed_send(message: Message) -> None:
+                nonlocal status, sent
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                elif message["type"] == "http.response.body":
+                    if not message.get("more_body", False):
+                        # Written before the response's end is passed on: once it is, the
+                        # invocation is over and Lambda may freeze the process.
+                        sent += len(message.get("body", b""))
+                        count_request()
+                        if meter is not None:
+                            meter.flush()
+                    else:
+                        await send(message)  # raises when the player has hung up
+                        sent += len(message.get("body", b""))
+                        return
+                await send(message)
+
             try:
                 await self.app(scope, receive, observed_send)
+            except ClientDisconnect:
+                pass  # the player hung up (a card taken out): the response ends here
             finally:
-                count(DEVICE_REQUESTS, route=self.route, outcome=str(status))
-                count(BYTES_STREAMED, sent, unit=BYTES, route=self.route)
+                count_request()  # a response cut short: a hang-up, an error
 
 
 def _lambda_request_id(scope: Scope) -> str | None:

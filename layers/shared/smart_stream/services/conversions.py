@@ -225,6 +225,7 @@ class Conversions:
             if previous is None:
                 refused = ObjectInfo(name, upload.size, upload.etag, upload.last_modified)
                 self.catalog.put_audio(self.versions.record_for(refused, None, exc.message, None))
+            telemetry.count(telemetry.CONVERSIONS_FAILED)  # not audio it can convert
             self.remove(key)
             return None
         return self.wait_for(
