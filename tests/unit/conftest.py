@@ -6,6 +6,7 @@ without changing what any client does."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -26,3 +27,19 @@ def _shared_botocore_loader() -> Iterator[None]:
     botocore.session.create_loader = create_loader
     yield
     botocore.session.create_loader = original
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    """template.yaml as SAM translates it (``tests/template.py``), once a module."""
+    from tests.template import translate
+
+    return translate()
+
+
+@pytest.fixture(scope="module")
+def deployed_rules(translated: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(target function, event pattern) of every EventBridge rule with a pattern."""
+    from tests.template import event_rules
+
+    return event_rules(translated)

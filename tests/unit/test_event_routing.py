@@ -8,12 +8,10 @@ events and its schedule."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 
 from local_server import s3_events
@@ -28,8 +26,8 @@ from tests.conftest import ROOT, fresh_services
 from tests.unit.test_metadata_pipeline import load_handler
 
 EVENTS = ROOT / "events"
-#: What a dev stack in account 123456789012 calls its bucket (the sample events' bucket).
-STACK = {"Stage": "dev", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+#: What a dev stack in account 123456789012 calls its bucket (tests/template.py's STACK; the
+#: sample events' bucket).
 BUCKET = "yoto-audio-dev-123456789012"
 
 LIBRARY = "Bedtime Story ü.mp3"
@@ -57,50 +55,6 @@ def info(key: str, size: int = 3) -> ObjectInfo:
 
 
 # --- Deployed: the rules SAM makes of the template ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    """template.yaml as SAM translates it into CloudFormation (``sam validate`` does the
-    same), the functions' code where ``sam package`` would have put it."""
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-    from samtranslator.yaml_helper import yaml_parse
-
-    template = yaml_parse((ROOT / "template.yaml").read_text())
-    for resource in template["Resources"].values():
-        properties = resource.get("Properties", {})
-        for uri in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(uri), str):
-                properties[uri] = f"s3://artifacts/{properties[uri]}"
-    translator = Translator({}, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
-    output: dict[str, Any] = translator.translate(template, {})
-    return output
-
-
-def _resolved(value: Any) -> Any:
-    """``Fn::Sub`` over the stack's parameters; other intrinsics are left as they are."""
-    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
-        return re.sub(r"\$\{([^}]+)\}", lambda m: STACK[m.group(1)], value["Fn::Sub"])
-    if isinstance(value, dict):
-        return {key: _resolved(sub) for key, sub in value.items()}
-    if isinstance(value, list):
-        return [_resolved(item) for item in value]
-    return value
-
-
-@pytest.fixture(scope="module")
-def deployed_rules(translated) -> list[tuple[str, dict[str, Any]]]:
-    """(target function, event pattern) of every EventBridge rule with a pattern."""
-    rules = []
-    for resource in translated["Resources"].values():
-        properties = resource["Properties"]
-        if resource["Type"] != "AWS::Events::Rule" or "EventPattern" not in properties:
-            continue
-        for target in properties["Targets"]:
-            function = target["Arn"]["Fn::GetAtt"][0]
-            rules.append((function, _resolved(properties["EventPattern"])))
-    return rules
 
 
 def routed(rules: list[tuple[str, dict[str, Any]]], event: dict[str, Any]) -> set[str]:

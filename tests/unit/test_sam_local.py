@@ -17,7 +17,7 @@ from local_server.template import LocalTemplate, read_template
 from smart_stream.settings import Settings
 from tests.conftest import ROOT
 from tests.lambda_functions import EVENTS, FakeContext, event, handler
-from tests.unit.test_event_routing import deployed_rules, routed, translated  # noqa: F401
+from tests.unit.test_event_routing import routed
 from tests.unit.test_handlers import invoke, put_story
 
 ENV_FILE = ROOT / "local-env.json"
@@ -143,7 +143,7 @@ def targets(name: str, template: LocalTemplate, rules: list[Any]) -> set[str]:
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_every_sample_event_reaches_a_function(name, template, deployed_rules):  # noqa: F811
+def test_every_sample_event_reaches_a_function(name, template, deployed_rules):
     assert targets(name, template, deployed_rules), f"events/{name} reaches no function"
 
 
@@ -159,7 +159,7 @@ def code_dir(template: LocalTemplate, logical_id: str) -> str:
 def test_every_sample_event_drives_its_functions_handler(
     name,
     template,
-    deployed_rules,  # noqa: F811
+    deployed_rules,
     local_env,
 ):
     """Each sample, as it is, given to the real handler of every function it reaches (on the

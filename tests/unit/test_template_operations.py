@@ -23,7 +23,6 @@ from smart_stream.device.queue_route import create_queue_stream_app
 from tests.conftest import ROOT
 from tests.fake_yoto import FakeYoto, _fake_yoto_server, fake_yoto  # noqa: F401
 from tests.lambda_functions import FakeContext, event, handler, with_path
-from tests.unit.test_event_routing import translated  # noqa: F401
 from tests.unit.test_openapi import operations, spec  # noqa: F401
 from tests.unit.test_queue_stream import BASE, device_path, make_queue, store, track
 
@@ -66,7 +65,7 @@ def resolved(value: Any, *, prod: bool) -> Any:
     return value
 
 
-def of_type(translated: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:  # noqa: F811
+def of_type(translated: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: r for k, r in translated["Resources"].items() if r["Type"] == kind}
 
 
@@ -78,7 +77,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("prod", [False, True], ids=["dev", "prod"])
-def test_every_function_logs_to_a_group_of_its_own_with_a_retention(translated, prod):  # noqa: F811
+def test_every_function_logs_to_a_group_of_its_own_with_a_retention(translated, prod):
     groups = of_type(translated, "AWS::Logs::LogGroup")
     functions = of_type(translated, "AWS::Lambda::Function")
     assert len(functions) >= 20
@@ -95,7 +94,7 @@ def test_every_function_logs_to_a_group_of_its_own_with_a_retention(translated, 
 
 
 @pytest.mark.parametrize("prod", [False, True], ids=["dev", "prod"])
-def test_the_http_api_has_an_access_log_without_query_strings(translated, prod):  # noqa: F811
+def test_the_http_api_has_an_access_log_without_query_strings(translated, prod):
     groups = of_type(translated, "AWS::Logs::LogGroup")
     (stage,) = of_type(translated, "AWS::ApiGatewayV2::Stage").values()
     settings = stage["Properties"]["AccessLogSettings"]
@@ -111,7 +110,7 @@ def test_the_http_api_has_an_access_log_without_query_strings(translated, prod):
 # --- Alarms ---------------------------------------------------------------------------------
 
 
-def test_every_alarm_notifies_the_alarm_topic(translated):  # noqa: F811
+def test_every_alarm_notifies_the_alarm_topic(translated):
     alarms = of_type(translated, "AWS::CloudWatch::Alarm")
     topics = of_type(translated, "AWS::SNS::Topic")
     assert len(alarms) >= 6
@@ -127,14 +126,14 @@ def test_every_alarm_notifies_the_alarm_topic(translated):  # noqa: F811
     assert translated["Parameters"]["AlarmEmail"]["Default"] == ""
 
 
-def test_the_api_errors_alarm(translated):  # noqa: F811
+def test_the_api_errors_alarm(translated):
     api = of_type(translated, "AWS::CloudWatch::Alarm")["ApiErrorsAlarm"]["Properties"]
     assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5xx")
     assert api["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "ManagementApi"}}]
     assert (api["Statistic"], api["Threshold"]) == ("Sum", 0)
 
 
-def test_the_failed_conversions_and_stories_alarm(translated):  # noqa: F811
+def test_the_failed_conversions_and_stories_alarm(translated):
     """The app's own metrics (EMF), with the dimensions the code emits, summed."""
     alarms = of_type(translated, "AWS::CloudWatch::Alarm")
     failed = alarms["FailedConversionsAndStoriesAlarm"]["Properties"]
@@ -162,7 +161,7 @@ def test_the_failed_conversions_and_stories_alarm(translated):  # noqa: F811
 
 
 @pytest.mark.parametrize("prod", [False, True], ids=["dev", "prod"])
-def test_prod_keeps_both_secrets_and_protects_its_table(translated, prod):  # noqa: F811
+def test_prod_keeps_both_secrets_and_protects_its_table(translated, prod):
     resources = translated["Resources"]
     kept = "Retain" if prod else "Delete"
     for name in ("ApiTokenSecret", "SigningSecret"):
@@ -178,13 +177,13 @@ def test_prod_keeps_both_secrets_and_protects_its_table(translated, prod):  # no
 # --- Least privilege ------------------------------------------------------------------------
 
 
-def role_of(translated: dict[str, Any], function: str) -> dict[str, Any]:  # noqa: F811
+def role_of(translated: dict[str, Any], function: str) -> dict[str, Any]:
     arn = translated["Resources"][function]["Properties"]["Role"]
     role: dict[str, Any] = translated["Resources"][arn["Fn::GetAtt"][0]]["Properties"]
     return role
 
 
-def statements(translated: dict[str, Any], function: str) -> Iterator[dict[str, Any]]:  # noqa: F811
+def statements(translated: dict[str, Any], function: str) -> Iterator[dict[str, Any]]:
     for policy in role_of(translated, function).get("Policies", []):
         for statement in as_list(policy["PolicyDocument"]["Statement"]):
             if statement.get("Effect") == "Allow":
@@ -231,7 +230,7 @@ def test_the_public_functions_are_those_anyone_may_call(public_functions):
     }
 
 
-def test_every_catalogue_write_of_a_public_function_is_conditioned(translated, public_functions):  # noqa: F811
+def test_every_catalogue_write_of_a_public_function_is_conditioned(translated, public_functions):
     for function in sorted(public_functions):
         assert set(as_list(role_of(translated, function).get("ManagedPolicyArns", []))) <= {
             BASIC_EXECUTION
@@ -246,13 +245,13 @@ def test_every_catalogue_write_of_a_public_function_is_conditioned(translated, p
         assert written <= PUBLIC_WRITES.get(function, set()), function
 
 
-def test_no_public_function_writes_the_bucket(translated, public_functions):  # noqa: F811
+def test_no_public_function_writes_the_bucket(translated, public_functions):
     for function in sorted(public_functions):
         for statement in statements(translated, function):
             assert not grants(statement, S3_WRITES), (function, statement)
 
 
-def failure_queues(translated: dict[str, Any]) -> dict[str, set[str]]:  # noqa: F811
+def failure_queues(translated: dict[str, Any]) -> dict[str, set[str]]:
     """Each function's on-failure SQS queues: its asynchronous invokes' and its streams'."""
     found: dict[str, set[str]] = {}
     for r in translated["Resources"].values():
@@ -266,7 +265,7 @@ def failure_queues(translated: dict[str, Any]) -> dict[str, set[str]]:  # noqa: 
     return found
 
 
-def test_each_function_may_send_to_its_failure_queues_once(translated):  # noqa: F811
+def test_each_function_may_send_to_its_failure_queues_once(translated):
     """SAM grants sqs:SendMessage for an on-failure destination; the template adds no second
     grant of its own."""
     queues = failure_queues(translated)
@@ -282,7 +281,7 @@ def test_each_function_may_send_to_its_failure_queues_once(translated):  # noqa:
             assert len(granted) == 1, (function, queue, granted)
 
 
-def test_every_rule_target_has_a_dead_letter_queue_eventbridge_may_write(translated):  # noqa: F811
+def test_every_rule_target_has_a_dead_letter_queue_eventbridge_may_write(translated):
     resources = translated["Resources"]
     policies = of_type(translated, "AWS::SQS::QueuePolicy").values()
     alarmed = {
@@ -310,7 +309,7 @@ def test_every_rule_target_has_a_dead_letter_queue_eventbridge_may_write(transla
             assert allowed, f"EventBridge may not put {rule}'s events in {queue}"
 
 
-def test_device_concurrency_is_reserved_unless_zero(translated):  # noqa: F811
+def test_device_concurrency_is_reserved_unless_zero(translated):
     parameter = translated["Parameters"]["DeviceReservedConcurrency"]
     assert (parameter["Default"], parameter["MinValue"]) == (10, 0)
     for function in ("StreamAudioFunction", "QueueStreamFunction"):
@@ -343,7 +342,7 @@ class DynamoCalls:
         self.calls.append((f"dynamodb:{model.name}", pk))
 
 
-def allowed(translated: dict[str, Any], function: str, action: str, pk: str | None) -> bool:  # noqa: F811
+def allowed(translated: dict[str, Any], function: str, action: str, pk: str | None) -> bool:
     for statement in statements(translated, function):
         if grants(statement, (action,)):
             keys = leading_keys(statement)
@@ -353,7 +352,7 @@ def allowed(translated: dict[str, Any], function: str, action: str, pk: str | No
 
 
 def test_the_queue_device_route_needs_nothing_its_role_denies(
-    translated,  # noqa: F811
+    translated,
     aws_env,
     monkeypatch,
 ):
@@ -375,7 +374,7 @@ def test_the_queue_device_route_needs_nothing_its_role_denies(
 
 
 def test_the_yoto_callback_needs_nothing_its_role_denies(
-    translated,  # noqa: F811
+    translated,
     aws_env,
     fake_yoto,  # noqa: F811
 ):
