@@ -219,6 +219,44 @@ def test_the_sweep_marks_a_silent_conversion_invalid(root, wall_clock):
     assert library_names(root) == []
 
 
+def test_a_silent_replacement_leaves_the_name_invalid_though_a_file_was_there(root, wall_clock):
+    """A replacement whose conversion stopped answering with its upload stored: the name
+    says the conversion failed (the parent asked for the replacement, and it did not come)."""
+    upload(root, "story.mp3", make_mp3(1.0))
+    upload(root, "story.m4a", m4a(), overwrite=True)
+    wall_clock.now += 301
+    assert root.upkeep.sweep() == ["story.mp3"]
+    stored = root.catalog.get_audio("story.mp3")
+    assert stored.status is AudioStatus.INVALID and "conversion failed" in stored.status_reason
+
+
+@pytest.mark.parametrize("how", ["sweep", "interrupted"])
+def test_a_replacement_whose_upload_never_arrived_puts_the_earlier_file_back(root, wall_clock, how):
+    """A replacement whose upload is not stored (storing it failed, and so did putting the
+    record back: the request answered 503): given up on, the name is as it was, playing the
+    file that never stopped being stored, at the same device URL."""
+    upload(root, "story.mp3", make_mp3(1.0, title="Fox"))
+    before = root.catalog.get_audio("story.mp3")
+    waiting = upload(root, "story.m4a", m4a(), overwrite=True)
+    root.storage.delete(waiting.source_key)  # as if it had never been stored
+    if how == "sweep":
+        wall_clock.now += 301
+        assert root.upkeep.sweep() == ["story.mp3"]
+    else:
+        assert root.upkeep.interrupted() == []
+    after = root.catalog.get_audio("story.mp3")
+    assert after.status is AudioStatus.READY and after.status_reason is None
+    assert (after.etag, after.audio_start, after.audio_end, after.title) == (
+        before.etag,
+        before.audio_start,
+        before.audio_end,
+        "Fox",
+    )
+    assert after.credential_version == before.credential_version
+    assert after.source_key is None and after.source_format is None
+    assert library_names(root) == ["story.mp3"]
+
+
 # Through an upload URL: the form puts the file under incoming/ itself ---------------------------
 
 INCOMING_ID = "0123456789abcdef" * 2

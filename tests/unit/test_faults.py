@@ -768,30 +768,20 @@ def test_an_upload_failing_beyond_the_retries_is_rolled_back_as_documented(
     assert set(stored_objects(app)) == set(after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "fault finding: a replacement that needs converting writes its waiting record first; "
-        "when storing the upload and putting the old record back both fail (a catalogue "
-        "outage mid-request: 503), the sweep later gives the waiting record up as invalid "
-        "while the old file is still stored and intact, so the library shows it invalid and "
-        "its device URL answers 404. Proposed: when the sweep (or interrupted()) gives up a "
-        "converting record and an object is stored under its name, catalogue that object "
-        "again (Pipeline.object_created), deciding how the parent learns the replacement "
-        "failed"
-    ),
-)
 def test_a_replacement_to_convert_whose_catalogue_fails_keeps_the_file_it_replaces(
     moto_server_env, lambdas
 ):
     """The catalogue fails for good while a replacement that needs converting is accepted:
     its upload cannot be stored, nor the name put back as it was (the record that waits
     for the upload was written first). The conversion sweep later gives the waiting record
-    up; the file it was to replace is still stored, and must not be shown invalid."""
+    up; the file it was to replace is still stored, and is catalogued again as it was: the
+    request said 503, and the name plays what it played before."""
     app = faulted_app(0.0)
     delivery = lambdas(app)
     assert api_upload("memo.mp3", song(0.5, "Memo"), overwrite=False)[0] == 201
     delivery.run()
+    earlier = app.root.catalog.get_audio("memo.mp3")
+    assert earlier is not None
     # The record waiting for the upload is written; the upload, and undoing that, fail.
     outage(app, "PutObject")
     written = {"n": 0}
@@ -811,3 +801,12 @@ def test_a_replacement_to_convert_whose_catalogue_fails_keeps_the_file_it_replac
     assert half_done(app) == []
     record = app.root.catalog.get_audio("memo.mp3")
     assert record is not None and record.status is AudioStatus.READY
+    assert (record.etag, record.audio_start, record.audio_end, record.title) == (
+        earlier.etag,
+        earlier.audio_start,
+        earlier.audio_end,
+        "Memo",
+    )
+    assert record.credential_version == earlier.credential_version, "its device URL still plays"
+    assert record.source_key is None and record.source_format is None
+    assert set(stored_objects(app)) == {"memo.mp3"}

@@ -31,10 +31,16 @@ from smart_stream.domain.errors import (
     SmartStreamError,
     UnsupportedMediaTypeError,
 )
-from smart_stream.domain.names import incoming_key, incoming_target, is_incoming_key, library_name
+from smart_stream.domain.names import (
+    incoming_key,
+    incoming_target,
+    is_incoming_key,
+    is_story_key,
+    library_name,
+)
 from smart_stream.domain.records import AudioRecord, AudioStatus
 from smart_stream.ports import Catalog, ObjectInfo, Storage
-from smart_stream.services.pipeline import object_reader
+from smart_stream.services.pipeline import analyse_object, object_reader
 from smart_stream.services.versions import Versions
 
 logger = logging.getLogger("smart_stream.conversions")
@@ -269,12 +275,16 @@ class Conversions:
             raise Superseded
 
     def give_up(self, record: AudioRecord, reason: str) -> None:
+        """End the work ``record`` waits for, unfinished: the file it was to replace stays
+        as it was, or else the name is ``invalid`` with ``reason``."""
         if record.status is AudioStatus.READY:
             # A conversion in place that failed: the file stays as it was, and playable.
             kept = record.model_copy(update={"source_key": None, "heartbeat_at": None})
             if self.catalog.put_audio(kept, if_source=record.source_key):
                 logger.warning("kept as it is", extra={"key": record.filename, "why": reason})
                 self.remove(cast(str, record.source_key))
+            return
+        if self._put_back(record):
             return
         failed = record.model_copy(
             update={
@@ -286,6 +296,36 @@ class Conversions:
         )
         if self.catalog.put_audio(failed, if_source=record.source_key):
             self.remove(cast(str, record.source_key))
+
+    def _put_back(self, record: AudioRecord) -> bool:
+        """A replacement whose upload never arrived, given up on while the file it was to
+        replace is still stored: that file is catalogued again, and the name is as it was.
+        (Its record is written before the upload is stored; when storing the upload fails
+        and so does putting the record back, in a catalogue outage, the request answers 503
+        and the record waits for nothing.) False when the upload is there after all (its
+        conversion failed: the name says so) or no file is stored under the name."""
+        key = cast(str, record.source_key)
+        if self.storage.exists(key):
+            return False
+        try:
+            stored = self.storage.head(record.filename)
+        except AudioNotFoundError:
+            return False
+        try:
+            analysis, _ = analyse_object(self.storage, stored.name, stored.size, stored.etag)
+            problem = None
+        except NotMp3Error as exc:
+            analysis, problem = None, exc.message
+        except (AudioNotFoundError, ObjectChangedError):
+            return True  # replaced or removed meanwhile: whoever did it catalogues it
+        earlier = self.versions.record_for(stored, analysis, problem, record)
+        # What only the replacement had: the format it came in, a new story's transcript.
+        update: dict[str, object] = {"source_format": None}
+        if is_story_key(key):
+            update |= {"transcript": None, "transcript_status": None}
+        if self.catalog.put_audio(earlier.model_copy(update=update), if_source=key):
+            logger.warning("replacement never arrived, earlier file kept", extra={"key": key})
+        return True
 
     def remove(self, key: str) -> None:
         with contextlib.suppress(AudioNotFoundError, SmartStreamError):
