@@ -6,11 +6,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from smart_stream.bootstrap import services
-from smart_stream.domain.records import AudioStatus
 from smart_stream.http.openapi import answers
 from smart_stream.http.requests import request_base
 from smart_stream.http.resolver import Router, create_api, json_response, lambda_handler_for
-from smart_stream.http.views import AudioFile, TtsRequest, Views, VoiceList
+from smart_stream.http.views import AudioFile, TtsRequest, Views, VoiceList, made_status
 
 router = Router()
 
@@ -34,9 +33,8 @@ router = Router()
 def generate_tts(request: Annotated[TtsRequest, Body()]):
     root = services()
     record = root.stories.generate(request.story())
-    # 201: spoken within the request; 202: a long story, spoken in the background.
-    status = 202 if record.status is AudioStatus.CONVERTING else 201
-    return json_response(status, Views(root.urls, request_base(app)).audio_file(record))
+    view = Views(root.urls, request_base(app)).audio_file(record)
+    return json_response(made_status(record), view)
 
 
 @router.get(

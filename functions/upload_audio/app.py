@@ -6,12 +6,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from smart_stream.bootstrap import services
-from smart_stream.domain.records import AudioStatus
 from smart_stream.http.multipart import parse_upload
 from smart_stream.http.openapi import answers, multipart_upload
 from smart_stream.http.requests import FLAG, flag, request_base
 from smart_stream.http.resolver import Router, create_api, json_response, lambda_handler_for
-from smart_stream.http.views import AudioFile, Views
+from smart_stream.http.views import AudioFile, Views, made_status
 
 router = Router()
 
@@ -47,9 +46,8 @@ def upload_audio(
     record = root.library.upload(
         upload.filename, upload.source, upload.size, overwrite=flag("overwrite", overwrite)
     )
-    # 201: stored as uploaded; 202: accepted, and being converted in the background.
-    status = 202 if record.status is AudioStatus.CONVERTING else 201
-    return json_response(status, Views(root.urls, request_base(app)).audio_file(record))
+    view = Views(root.urls, request_base(app)).audio_file(record)
+    return json_response(made_status(record), view)
 
 
 app = create_api(services, router, writes=True)

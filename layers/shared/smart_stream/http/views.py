@@ -200,5 +200,11 @@ class Views:
         return QueueList(queues=[self.queue(r) for r in records])
 
 
+def made_status(record: AudioRecord) -> int:
+    """The status of a request that made ``record``: 201 when it was made within the
+    request, 202 when it was accepted and is being made in the background (converting)."""
+    return 202 if record.status is AudioStatus.CONVERTING else 201
+
+
 def upload_url_response(post: PresignedPost) -> UploadUrlResponse:
     return UploadUrlResponse(url=post.url, fields=post.fields, expires_in=UPLOAD_URL_EXPIRES)
