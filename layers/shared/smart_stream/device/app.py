@@ -33,7 +33,8 @@ from smart_stream.telemetry import (
 
 #: The readiness route the Lambda Web Adapter waits for (not a device request).
 HEALTH_PATH = "/api/health"
-#: The Lambda context of the invocation, as JSON, in a header the Web Adapter adds.
+#: The Lambda context of the invocation (its ``request_id``...), as JSON, in a header the Web
+#: Adapter adds to each request (https://github.com/aws/aws-lambda-web-adapter, "Lambda Context").
 LAMBDA_CONTEXT_HEADER = b"x-amzn-lambda-context"
 
 
