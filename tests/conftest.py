@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -152,29 +152,41 @@ def local_template() -> LocalTemplate:
     return read_template(ROOT / "template.yaml")
 
 
+def serve(
+    app: Any, port: int, *, lifespan: Literal["on", "off"] = "on", **options: Any
+) -> tuple[Any, threading.Thread]:
+    """``app`` under real uvicorn on loopback ``port``, in a thread, once it has started:
+    (the uvicorn server, its thread). ``options``: more of uvicorn's ``Config``. Stop it
+    with ``should_exit`` and a join."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan, **options
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20  # a bound on a hang, not a measure of speed
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the server on port {port} did not start")
+        time.sleep(0.02)
+    return server, thread
+
+
 @pytest.fixture(params=["local", "aws"])
 def live_server(
     request: pytest.FixtureRequest, local_template: LocalTemplate
 ) -> Iterator[LiveServer]:
     """The local server (real uvicorn, real sockets) on a free port, on each backend;
     the AWS backend is a moto server on loopback."""
-    import uvicorn
-
     from local_server.app import create_app
 
     env_fixture = "local_env" if request.param == "local" else "moto_server_env"
     env: AppEnv = request.getfixturevalue(env_fixture)
     app = create_app(local_template, fresh_services(), access_log=False)
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the local server did not start")
-        time.sleep(0.02)
+    server, thread = serve(app, port)
     yield LiveServer(f"http://127.0.0.1:{port}", env, app)
     server.should_exit = True
     thread.join(timeout=10)

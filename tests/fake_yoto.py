@@ -794,32 +794,14 @@ def create_app(fake: FakeYoto) -> Starlette:
 
 @pytest.fixture(scope="session")
 def _fake_yoto_server() -> Iterator[FakeYoto]:
-    import socket
-
-    import uvicorn
+    from tests.conftest import _free_port, serve
 
     fake = FakeYoto()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = _free_port()
     fake.base_url = f"http://127.0.0.1:{port}"
-    config = uvicorn.Config(
-        create_app(fake),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
+    server, thread = serve(
+        create_app(fake), port, lifespan="off", access_log=False, timeout_graceful_shutdown=1
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="fake-yoto", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fake Yoto did not start")
-        time.sleep(0.02)
     yield fake
     server.should_exit = True
     thread.join(timeout=10)

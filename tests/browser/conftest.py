@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import io
 import os
-import threading
-import time
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,7 +20,7 @@ import pytest
 from smart_stream.bootstrap import Services, install
 from smart_stream.settings import Settings
 from tests.audio import pcm_tone
-from tests.conftest import APP_ENV, AWS_ENV, ROOT, TOKEN, _free_port
+from tests.conftest import APP_ENV, AWS_ENV, ROOT, TOKEN, _free_port, serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize
@@ -117,23 +115,6 @@ class PageServer:
         return self.client.get(f"/api/audio/{name}/metadata")
 
 
-def _serve(app: Any, port: int, *, lifespan: Literal["on", "off"]) -> tuple[Any, threading.Thread]:
-    import uvicorn
-
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the local server did not start")
-        time.sleep(0.02)
-    return server, thread
-
-
 @pytest.fixture(scope="module")
 def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """More settings of the module's server: its ``SERVER_ENV``; a module whose settings are
@@ -174,9 +155,9 @@ def server(
             env.setenv("PUBLIC_BASE_URL", f"http://127.0.0.1:{device_port}")
         services = Services(Settings.from_env())
         app = create_app(local_template, services, access_log=False)
-        running = [_serve(app, port, lifespan="on")]
+        running = [serve(app, port)]
         if device_port:  # the same app, its start-up work done once already
-            running.append(_serve(app, device_port, lifespan="off"))
+            running.append(serve(app, device_port, lifespan="off"))
         page_server = PageServer(
             f"http://127.0.0.1:{port}",
             tmp / "audio",
