@@ -91,9 +91,7 @@ def test_an_upload_url_post_appears_in_the_list_with_its_duration(live_server):
         )
         assert posted.status_code in (200, 201, 204), posted.text
 
-        entry, _ = eventually(
-            lambda: (e := listed(client, name)) and e["status"] == "ready" and e
-        )
+        entry, _ = eventually(lambda: (e := listed(client, name)) and e["status"] == "ready" and e)
 
         assert entry["duration"] == pytest.approx(seconds, abs=ONE_FRAME)
         assert (entry["title"], entry["artist"], entry["size"]) == (
