@@ -80,23 +80,20 @@ class Meter:
     """The metrics of one invocation, grouped by their dimensions (an EMF record carries one
     set of dimensions for all its metrics), written once by ``flush``."""
 
-    def __init__(self, namespace: str, *, service: str | None = None, stage: str) -> None:
+    def __init__(self, namespace: str, *, stage: str) -> None:
         self.namespace = namespace
-        self.service = service
         self.stage = stage
         self._lock = threading.Lock()  # a device response is produced on worker threads
         self._groups: dict[tuple[tuple[str, str], ...], AmazonCloudWatchEMFProvider] = {}
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Meter | None:
+    def from_env(cls) -> Meter | None:
         """The meter the environment asks for; None when metrics are off (no namespace, or
         POWERTOOLS_METRICS_DISABLED)."""
-        env = os.environ if environ is None else environ
-        namespace = env.get("POWERTOOLS_METRICS_NAMESPACE")
-        if not namespace or env.get("POWERTOOLS_METRICS_DISABLED", "").lower() in _TRUE:
+        namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+        if not namespace or os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in _TRUE:
             return None
-        service = env.get("POWERTOOLS_SERVICE_NAME") or None
-        return cls(namespace, service=service, stage=env.get("STAGE") or LOCAL_STAGE)
+        return cls(namespace, stage=os.environ.get("STAGE") or LOCAL_STAGE)
 
     def add(self, name: str, value: float, unit: str, dimensions: dict[str, str]) -> None:
         key = tuple(sorted(dimensions.items()))
@@ -107,11 +104,10 @@ class Meter:
                     AmazonCloudWatchEMFProvider,
                 )
 
-                defaults = {"stage": self.stage, **dimensions}
-                if self.service:
-                    defaults = {"service": self.service, **defaults}
+                # Powertools adds the ``service`` dimension (POWERTOOLS_SERVICE_NAME) itself.
                 group = AmazonCloudWatchEMFProvider(
-                    namespace=self.namespace, default_dimensions=defaults
+                    namespace=self.namespace,
+                    default_dimensions={"stage": self.stage, **dimensions},
                 )
                 self._groups[key] = group
             group.add_metric(name=name, unit=unit, value=value)
@@ -145,9 +141,9 @@ def measure(name: str, seconds: float, **dimensions: str) -> None:
 
 
 @contextlib.contextmanager
-def metered(environ: dict[str, str] | None = None) -> Iterator[Meter | None]:
+def metered() -> Iterator[Meter | None]:
     """Collect the metrics counted inside, and write them when it ends, however it ends."""
-    meter = Meter.from_env(environ)
+    meter = Meter.from_env()
     token = _meter.set(meter)
     try:
         yield meter
@@ -160,14 +156,13 @@ def metered(environ: dict[str, str] | None = None) -> Iterator[Meter | None]:
 _configured = False
 
 
-def configure_logging(environ: dict[str, str] | None = None) -> None:
+def configure_logging() -> None:
     """In a Lambda environment, send the app's standard-library loggers (``smart_stream.*``
     and, in the device functions, uvicorn's) through ``logger``'s JSON handler at its level.
     Lambda's root logger stays at WARNING, which would drop their INFO lines. Elsewhere (the
     local server, tests) they are left to whoever runs the process. Once per process."""
     global _configured
-    env = os.environ if environ is None else environ
-    if _configured or not env.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if _configured or not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
