@@ -59,16 +59,22 @@ class AppEnv:
     table: str | None = None
 
 
+def isolate(env: pytest.MonkeyPatch, folder: Path) -> None:
+    """An app environment of its own: none of the developer's settings, fake AWS
+    credentials, the test token, and audio and state under ``folder``."""
+    for name in APP_ENV:
+        env.delenv(name, raising=False)
+    for name, value in AWS_ENV.items():
+        env.setenv(name, value)
+    env.setenv("API_TOKEN", TOKEN)
+    env.setenv("AUDIO_FILES_DIR", str(folder / "audio"))
+    env.setenv("DATA_DIR", str(folder / "state"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test sees the developer's environment, audio or state."""
-    for name in APP_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("API_TOKEN", TOKEN)
-    monkeypatch.setenv("AUDIO_FILES_DIR", str(tmp_path / "audio"))
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "state"))
+    isolate(monkeypatch, tmp_path)
     install(None)  # built from this environment on first use
     yield
     install(None)

@@ -20,7 +20,7 @@ import pytest
 from smart_stream.bootstrap import Services, install
 from smart_stream.settings import Settings
 from tests.audio import pcm_tone
-from tests.conftest import APP_ENV, AWS_ENV, ROOT, TOKEN, _free_port, serve
+from tests.conftest import ROOT, TOKEN, _free_port, isolate, serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize
@@ -140,13 +140,7 @@ def server(
     settings = server_env
     tmp = tmp_path_factory.mktemp("page")
     with pytest.MonkeyPatch.context() as env:
-        for name in APP_ENV:
-            env.delenv(name, raising=False)
-        for name, value in AWS_ENV.items():
-            env.setenv(name, value)
-        env.setenv("API_TOKEN", TOKEN)
-        env.setenv("AUDIO_FILES_DIR", str(tmp / "audio"))
-        env.setenv("DATA_DIR", str(tmp / "state"))
+        isolate(env, tmp)
         for name, value in settings.items():
             env.setenv(name, value)
         port = _free_port()
