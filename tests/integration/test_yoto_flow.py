@@ -402,7 +402,7 @@ def test_yoto_down_slow_busy_or_odd_is_a_clear_error_and_nothing_changes(
     restart()
     assert services().settings.yoto_timeout_seconds == 0.25
     posts = len(fake.calls("POST", "/content"))
-    fake.slow_next(3, seconds=0.75, path="/content")
+    fake.slow_next(3, seconds=5.0, path="/content")  # far past the 0.25 s time-out
     started = time.monotonic()
     assert_json_error(push(client), 502, "yoto_failed")
     assert time.monotonic() - started >= 3 * 0.25

@@ -65,7 +65,7 @@ def test_a_yoto_time_out_once_is_retried_and_makes_one_card(
     signed_in(fake)
     monkeypatch.setenv("YOTO_TIMEOUT_SECONDS", "0.2")
     rebuild()
-    fake.slow_next(1, seconds=1.0, path="/content")
+    fake.slow_next(1, seconds=5.0, path="/content")  # far past the 0.2 s time-out
     created, queue = push_card("bedtime")
     assert created is True and list(fake.cards) == [queue.yoto_card_id]
     assert len(fake.calls("POST", "/content")) == 2
